@@ -1,0 +1,55 @@
+"""Errors that decide a command's exit status (see docs/interface.md)."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # deploy failed and was rolled back
+EXIT_USAGE = 2  # usage or config error
+EXIT_BLOCKED = 3  # conflict, dirty tree, quarantined, bad signature, force push, bad secrets
+
+
+class SyncdError(Exception):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(SyncdError):
+    """Invalid configuration: names the file, the key and what was expected."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, file, key, expected):
+        self.file, self.key, self.expected = str(file), key, expected
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(where + expected)
+
+
+class UsageError(SyncdError):
+    exit_code = EXIT_USAGE
+
+
+class Blocked(SyncdError):
+    """The deploy must not go ahead; nothing was (or will be) touched."""
+
+    exit_code = EXIT_BLOCKED
+
+
+class EnvError(Blocked):
+    """Bad environment input (an env file or a value). Names file and line, never a value."""
+
+
+class SecretsError(Blocked):
+    """Undecryptable, tampered or malformed secrets. Names file, line and variable, never a value."""
+
+
+class StepFailed(SyncdError):
+    """A step after the first mutation failed: the deploy is undone."""
+
+    exit_code = EXIT_FAILED
+
+
+class ToolError(SyncdError):
+    """An external tool (git, systemctl) failed in a way that is not a decision."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, argv, returncode, stderr):
+        self.argv, self.returncode, self.stderr = list(argv), returncode, stderr
+        super().__init__(f"{' '.join(map(str, argv[:4]))}... exited {returncode}: {stderr.strip()[-500:]}")

@@ -1,0 +1,1 @@
+"""Thin wrappers, one per external tool syncd drives."""
