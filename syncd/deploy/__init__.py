@@ -1,0 +1,28 @@
+"""The deploy transaction: one reconcile of a service from its git repo (see chain.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Outcome:
+    result: str  # "deployed" | "up-to-date" | "rolled-back" | "blocked" | "error"
+    reason: str | None
+    exit_code: int
+    deployed: str | None = None  # sha running after this reconcile
+    upstream: str | None = None  # upstream tip seen
+
+
+def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: str | None = None,
+              lock_wait: bool = True, on_step=None, should_stop=None) -> Outcome:
+    """Run one reconcile under the per-config lock.
+
+    on_step(step_name, detail) is called as each step starts (the daemon turns it into STATUS=);
+    should_stop() is polled between steps (SIGTERM): before the first mutation the reconcile just
+    stops, after it the deploy is undone, so nothing is left half-done.
+    """
+    from syncd.deploy.chain import run_reconcile
+
+    return run_reconcile(cfg, dry_run=dry_run, trigger=trigger, rollback_to=rollback_to,
+                         lock_wait=lock_wait, on_step=on_step, should_stop=should_stop)
