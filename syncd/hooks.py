@@ -1,0 +1,52 @@
+"""Run the user's hooks: argv lists, as the tree's owner, in repo.path, each with a timeout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from syncd import log
+from syncd.errors import StepFailed
+from syncd.tools.git import Identity
+
+_LOG = log.get("hooks")
+
+
+def _env(who: Identity, extra: dict[str, str]) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": who.home, "LANG": "C.UTF-8", **extra}
+
+
+def run_hook(argv: tuple[str, ...], *, who: Identity, cwd: Path, timeout: float, extra_env: dict[str, str],
+             should_stop=None) -> None:
+    """Run one hook; raise StepFailed on a non-zero exit, a timeout or a stop request."""
+    kwargs = {}
+    if os.geteuid() == 0 and who.uid != 0:
+        kwargs = {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=_env(who, extra_env), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+    except OSError as exc:
+        raise StepFailed(f"hook {argv[0]!r} could not start: {exc.strerror}") from None
+    deadline = started + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline or (should_stop and should_stop()):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            why = "timed out" if time.monotonic() > deadline else "stopped (syncd is shutting down)"
+            raise StepFailed(f"hook {argv[0]!r} {why} after {time.monotonic() - started:.1f}s")
+        time.sleep(0.05)
+    output = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
+    # Hook output can echo anything (even values); keep it out of syncd's own log by default.
+    _LOG.debug("hook %s exited %s (%d bytes of output)", argv[0], proc.returncode, len(output))
+    if proc.returncode != 0:
+        raise StepFailed(f"hook {argv[0]!r} exited {proc.returncode}")
+    _LOG.info("hook %s ok (%.1fs)", argv[0], time.monotonic() - started)
+
+
+def run_hooks(hooks, **kw) -> None:
+    for argv in hooks:
+        run_hook(argv, **kw)

@@ -1,0 +1,57 @@
+"""The in-flight deploy journal: written (fsync'd) before the first mutation, cleared at the end.
+
+If syncd dies mid-deploy (SIGKILL, power loss) the next start finds the journal and undoes
+what it says. It records commits, paths and the previous drop-in bytes only when those hold
+no secret value: an undo re-renders secrets from the previous commit's encrypted file.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from syncd import fsutil
+
+
+@dataclass
+class Entry:
+    previous: str  # HEAD before the deploy
+    target: str | None  # commit being deployed (None until the merge commit exists)
+    branch: str
+    upstream: str | None
+    trigger: str
+    started: str
+    dropin_path: str
+    dropin_previous_b64: str | None  # None: file was absent, or held secrets (re-render instead)
+    dropin_previous_existed: bool
+    dropin_previous_had_secrets: bool
+    phase: str = "begun"  # begun → moved → applied → restarting → judged
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dropin_previous(self) -> bytes | None:
+        return None if self.dropin_previous_b64 is None else base64.b64decode(self.dropin_previous_b64)
+
+
+def encode(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+class Journal:
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / "journal.json"
+
+    def load(self) -> Entry | None:
+        raw = fsutil.read_json(self.path)
+        return Entry(**raw) if raw else None
+
+    def write(self, entry: Entry) -> None:
+        fsutil.write_json(self.path, asdict(entry), 0o600)
+
+    def phase(self, entry: Entry, phase: str) -> None:
+        entry.phase = phase
+        self.write(entry)
+
+    def clear(self) -> None:
+        fsutil.remove(self.path)

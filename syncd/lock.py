@@ -1,0 +1,32 @@
+"""One sync at a time per config: an flock on <state_dir>/lock, whoever triggers it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from syncd.errors import Blocked
+
+
+class SyncLock:
+    def __init__(self, state_dir: Path, wait: bool = True):
+        self.path = Path(state_dir) / "lock"
+        self.wait = wait
+        self.fd: int | None = None
+
+    def __enter__(self) -> "SyncLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise Blocked(f"another sync of this config is running (lock {self.path})") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None

@@ -1,0 +1,108 @@
+"""Per-config state under <state.dir>/<config name>/, plain files written atomically.
+
+status.json   what `syncd status` shows (deployed, upstream, result, reason, last_sync, ...)
+history.json  past deploys and rollbacks, oldest first (capped)
+quarantine.json  upstream commits that failed health and are not retried
+paused        present while automatic syncs are paused
+daemon.json   pid and next scheduled run of a running `syncd run`
+journal.json  the in-flight deploy (see journal.py); never holds a secret value
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from syncd import fsutil
+
+HISTORY_CAP = 1000
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+class State:
+    def __init__(self, state_dir: Path):
+        self.dir = Path(state_dir)
+
+    def ensure(self) -> "State":
+        fsutil.ensure_dir(self.dir, 0o700)
+        return self
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> dict:
+        return fsutil.read_json(self.dir / "status.json", {}) or {}
+
+    def update_status(self, **fields) -> dict:
+        status = self.status()
+        status.update(fields)
+        fsutil.write_json(self.dir / "status.json", status, 0o600)
+        return status
+
+    @property
+    def deployed(self) -> str | None:
+        return self.status().get("deployed")
+
+    @property
+    def last_upstream(self) -> str | None:
+        """The newest upstream tip seen and accepted (force-push detection compares with it)."""
+        return self.status().get("upstream_seen")
+
+    # -- history -----------------------------------------------------------------------------
+    def history(self) -> list[dict]:
+        return fsutil.read_json(self.dir / "history.json", []) or []
+
+    def append_history(self, entry: dict) -> None:
+        entries = self.history()
+        entries.append(entry)
+        fsutil.write_json(self.dir / "history.json", entries[-HISTORY_CAP:], 0o600)
+
+    # -- quarantine --------------------------------------------------------------------------
+    def quarantined(self) -> list[str]:
+        return fsutil.read_json(self.dir / "quarantine.json", []) or []
+
+    def quarantine(self, sha: str) -> None:
+        shas = self.quarantined()
+        if sha not in shas:
+            fsutil.write_json(self.dir / "quarantine.json", shas + [sha], 0o600)
+
+    def clear_quarantine(self) -> None:
+        fsutil.remove(self.dir / "quarantine.json")
+
+    # -- pause -------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return (self.dir / "paused").exists()
+
+    def set_paused(self, paused: bool, reason: str = "") -> None:
+        self.ensure()
+        if paused:
+            fsutil.atomic_write(self.dir / "paused", (reason + "\n").encode(), 0o600)
+        else:
+            fsutil.remove(self.dir / "paused")
+
+    # -- daemon ------------------------------------------------------------------------------
+    def daemon(self) -> dict:
+        info = fsutil.read_json(self.dir / "daemon.json", {}) or {}
+        pid = info.get("pid")
+        if pid and not _alive(pid):
+            return {}
+        return info
+
+    def set_daemon(self, info: dict) -> None:
+        fsutil.write_json(self.dir / "daemon.json", info, 0o600)
+
+    def clear_daemon(self) -> None:
+        fsutil.remove(self.dir / "daemon.json")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

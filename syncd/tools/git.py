@@ -1,0 +1,151 @@
+"""git, run as the owner of the tree — never as root.
+
+With git run as root in a tree its owner can write, `core.fsmonitor`, hooks, filters and
+`core.sshCommand` in .git/config would execute as root (CVE-2022-24765). So every command runs
+with the owner's uid/gid, a minimal environment and `core.hooksPath=/dev/null` as a second fence.
+GitPython's Git.execute copies the caller's whole environment into the child, which would hand
+root's GIT_* and SSH_AUTH_SOCK to git; this wrapper builds the environment itself instead.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncd.errors import ToolError
+
+_SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int
+    gid: int
+    home: str
+    groups: tuple[int, ...]
+
+
+def identity_for(uid: int, gid: int) -> Identity:
+    try:
+        pw = pwd.getpwuid(uid)
+        home, groups = pw.pw_dir, tuple(os.getgrouplist(pw.pw_name, gid))
+    except KeyError:
+        home, groups = "/nonexistent", (gid,)
+    return Identity(uid, gid, home, groups)
+
+
+def parse_committer(committer: str) -> tuple[str, str]:
+    m = re.fullmatch(r"\s*(.*?)\s*<([^<>]*)>\s*", committer)
+    return (m.group(1), m.group(2)) if m else (committer, "")
+
+
+class Git:
+    def __init__(self, tree: Path, who: Identity, committer: str | None = None):
+        self.tree, self.who = Path(tree), who
+        self.committer = parse_committer(committer) if committer else None
+
+    def env(self) -> dict[str, str]:
+        env = {"PATH": _SAFE_PATH, "HOME": self.who.home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false"}
+        if self.committer:
+            name, email = self.committer
+            env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
+                       GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
+        return env
+
+    def run(self, *args: str, check: bool = True, input: bytes | None = None,
+            timeout: float | None = 600) -> subprocess.CompletedProcess:
+        argv = ["git", "-c", "core.hooksPath=/dev/null", *args]
+        kwargs = {}
+        if os.geteuid() == 0 and self.who.uid != 0:
+            kwargs = {"user": self.who.uid, "group": self.who.gid, "extra_groups": list(self.who.groups)}
+        proc = subprocess.run(argv, cwd=self.tree, env=self.env(), input=input, capture_output=True,
+                              timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
+                              **kwargs)
+        if check and proc.returncode != 0:
+            raise ToolError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        return proc
+
+    def out(self, *args: str, **kw) -> str:
+        return self.run(*args, **kw).stdout.decode("utf-8", "replace").strip()
+
+    # -- questions ---------------------------------------------------------------------------
+    def rev(self, ref: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
+
+    def current_branch(self) -> str | None:
+        proc = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+    def git_dir(self) -> Path:
+        return (self.tree / self.out("rev-parse", "--git-dir")).resolve()
+
+    def dirty_paths(self) -> list[str]:
+        """Tracked files with uncommitted changes (staged or not); untracked files are fine."""
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=no").stdout.decode("utf-8", "replace")
+        return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+
+    def operation_in_progress(self) -> str | None:
+        gd = self.git_dir()
+        for marker, what in (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase"),
+                             ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
+            if (gd / marker).exists():
+                return what
+        return None
+
+    def changed_paths(self, old: str, new: str) -> list[str]:
+        out = self.run("diff", "--name-only", "-z", "--no-renames", old, new).stdout.decode("utf-8", "surrogateescape")
+        return [p for p in out.split("\0") if p]
+
+    def read_blob(self, tree_ish: str, path: str) -> bytes | None:
+        proc = self.run("cat-file", "blob", f"{tree_ish}:{path}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def subject(self, rev: str) -> str:
+        return self.out("log", "-1", "--format=%s", rev)
+
+    def remote_url(self, remote: str) -> str | None:
+        proc = self.run("config", "--get", f"remote.{remote}.url", check=False)
+        return proc.stdout.decode().strip() or None
+
+    # -- actions -----------------------------------------------------------------------------
+    def fetch(self, remote: str, branch: str, timeout: float = 300) -> None:
+        self.run("fetch", "--quiet", "--no-tags", "--prune", remote,
+                 f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=timeout)
+
+    def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+        """Merge in memory (git >= 2.38): (tree, []) when clean, (None, conflicting paths) if not.
+
+        Nothing in the working tree, index or refs changes, so a conflict leaves all untouched.
+        """
+        proc = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs, check=False)
+        lines = proc.stdout.decode("utf-8", "replace").splitlines()
+        if proc.returncode == 0:
+            return lines[0].strip(), []
+        if proc.returncode == 1:
+            return None, sorted({line for line in lines[1:] if line})
+        raise ToolError(["git", "merge-tree"], proc.returncode, proc.stderr.decode("utf-8", "replace"))
+
+    def commit_tree(self, tree: str, parents: list[str], message: str) -> str:
+        args = ["commit-tree", tree]
+        for p in parents:
+            args += ["-p", p]
+        return self.out(*args, "-m", message)
+
+    def move_branch(self, target: str) -> None:
+        """Move the checked-out branch and working tree to `target`, keeping uncommitted edits."""
+        self.run("reset", "--quiet", "--keep", target)
+
+    def update_ref(self, ref: str, sha: str) -> None:
+        self.run("update-ref", ref, sha)
+
+    def verify_commit(self, sha: str) -> bool:
+        return self.run("verify-commit", sha, check=False).returncode == 0
