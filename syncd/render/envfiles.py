@@ -50,6 +50,13 @@ def read_env_file(path: Path, display: str) -> list[tuple[str, str, int]]:
         raise EnvError(f"{display}: env file is a directory") from None
     except OSError as exc:
         raise EnvError(f"{display}: cannot read env file: {exc.strerror}") from None
+    return parse_env_bytes(data, display)
+
+
+def parse_env_bytes(data: bytes, display: str) -> list[tuple[str, str, int]]:
+    """(name, value, line) for each assignment of dotenv text `data` (e.g. a blob of a commit)."""
+    from dotenv.parser import parse_stream
+
     # newline=None: universal newlines, as python-dotenv itself reads files (CRLF files work).
     stream = io.StringIO(_decode(data, display), newline=None)
     result: list[tuple[str, str, int]] = []

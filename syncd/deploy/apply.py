@@ -1,0 +1,121 @@
+"""Mutating steps. The journal is written before the first of them; any failure is undone."""
+
+from __future__ import annotations
+
+import subprocess
+
+from syncd import fsutil, log
+from syncd.deploy.context import GO, Context, short
+from syncd.errors import StepFailed
+from syncd.journal import Entry, encode
+from syncd.render.environment import install_secret_files, secrets_dir
+from syncd.state import now_iso
+
+_LOG = log.get("deploy")
+
+
+def begin_journal(ctx: Context):
+    had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
+    ctx.entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
+                      trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
+                      dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
+                      dropin_previous_existed=ctx.installed_dropin is not None,
+                      dropin_previous_had_secrets=had_secrets)
+    ctx.journal.write(ctx.entry)
+    return GO
+
+
+def move_tree(ctx: Context):
+    """Merge upstream into the local branch (a merge commit) or fast-forward the tracked branch."""
+    if ctx.merge_tree:
+        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(ctx.upstream)}) into {ctx.branch}\n\nMade by syncd."
+        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [ctx.head, ctx.upstream], message)
+        ctx.entry.target = ctx.target
+        ctx.journal.write(ctx.entry)
+    if ctx.target != ctx.head:
+        # A ref keeps the previous commit reachable whatever happens to the branch later.
+        ctx.git.update_ref("refs/syncd/previous", ctx.head)
+        ctx.git.move_branch(ctx.target)
+        ctx.journal.phase(ctx.entry, "moved")
+    return GO
+
+
+def write_environment(ctx: Context):
+    """Install drop-in and secret files (only when their bytes change), then daemon-reload."""
+    install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), ctx.rendered.secret_files)
+    if ctx.dropin_changed:
+        fsutil.ensure_dir(ctx.dropin_path.parent, 0o755)
+        fsutil.atomic_write(ctx.dropin_path, ctx.rendered.dropin, ctx.rendered.dropin_mode)
+        reload_units(ctx)
+    ctx.journal.phase(ctx.entry, "applied")
+    return GO
+
+
+def reload_units(ctx: Context) -> None:
+    """A restart without daemon-reload silently keeps the old environment."""
+    ctx.systemctl.daemon_reload()
+    need = ctx.systemctl.show(ctx.cfg.service.unit, "NeedDaemonReload").get("NeedDaemonReload")
+    if need == "yes":
+        raise StepFailed(f"{ctx.cfg.service.unit} still needs daemon-reload after daemon-reload")
+
+
+def chown_changed(ctx: Context):
+    if not ctx.cfg.service.owner or ctx.target == ctx.head:
+        return GO
+    from syncd.chown import chown_changed as chown, parse_owner
+
+    uid, gid = parse_owner(ctx.cfg.service.owner)
+    paths = ctx.git.changed_paths(ctx.head, ctx.target)
+    report = chown(ctx.cfg.repo.path, paths, uid, gid)
+    _LOG.info("chown: %d changed path(s) to %s (%s)", len(paths), ctx.cfg.service.owner, report.summary()
+              if hasattr(report, "summary") else report)
+    return GO
+
+
+def pre_restart_hooks(ctx: Context):
+    from syncd.hooks import run_hooks
+
+    run_hooks(ctx.cfg.hooks.pre_restart, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
+              extra_env=hook_env(ctx), should_stop=ctx.should_stop)
+    return GO
+
+
+def hook_env(ctx: Context, result: str = "") -> dict[str, str]:
+    env = {"SYNCD_UNIT": ctx.cfg.service.unit, "SYNCD_FROM": ctx.head or "", "SYNCD_TO": ctx.target or "",
+           "SYNCD_TRIGGER": ctx.trigger}
+    if result:
+        env["SYNCD_RESULT"] = result
+    return env
+
+
+def restart(ctx: Context):
+    ctx.journal.phase(ctx.entry, "restarting")
+    restart_unit(ctx)
+    return GO
+
+
+def restart_unit(ctx: Context) -> None:
+    unit = ctx.cfg.service.unit
+    try:
+        ctx.systemctl.run("restart", unit, timeout=max(ctx.cfg.health.timeout, 1))
+    except subprocess.TimeoutExpired:
+        raise StepFailed(f"restart of {unit} did not finish within health.timeout "
+                         f"({ctx.cfg.health.timeout:g}s)") from None
+    except Exception as exc:  # systemctl says the start job failed
+        raise StepFailed(f"restart of {unit} failed: {getattr(exc, 'stderr', exc)}".strip()) from None
+
+
+def judge(ctx: Context):
+    verdict = judge_unit(ctx)
+    if not verdict.healthy:
+        raise StepFailed(f"unhealthy: {verdict.reason}")
+    _LOG.info("healthy at %s (%.1fs)", short(ctx.target), verdict.elapsed_s)
+    return GO
+
+
+def judge_unit(ctx: Context):
+    from syncd.health import judge as judge_health, take_snapshot
+
+    after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)
+    return judge_health(ctx.systemctl, ctx.cfg.service.unit, ctx.cfg.health, after=after,
+                        run_as=(ctx.owner.uid, ctx.owner.gid), cwd=ctx.cfg.repo.path)

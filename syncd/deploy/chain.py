@@ -1,0 +1,150 @@
+"""One reconcile, as a chain of steps (Flux-style): each takes the context and returns GO or STOP,
+or raises. Read-only steps come first; the journal is written before the first mutation, and any
+failure after it is undone.
+
+    lock → recover → preflight → fetch → verify → decide → render
+         → journal → merge → write drop-in → chown → hooks → restart → judge → record   (or undo)
+"""
+
+from __future__ import annotations
+
+import time
+
+from syncd import log
+from syncd.deploy import Outcome
+from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, move_tree, pre_restart_hooks,
+                                restart, write_environment)
+from syncd.deploy.context import Context, make_context, short
+from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures
+from syncd.deploy.undo import undo
+from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
+from syncd.lock import SyncLock
+from syncd.state import now_iso
+
+PREPARE = (preflight, fetch, verify_signatures, decide, render_plan)
+APPLY = (begin_journal, move_tree, write_environment, chown_changed, pre_restart_hooks, restart, judge)
+
+_LOG = log.get("deploy")
+_EXIT = {"deployed": EXIT_OK, "up-to-date": EXIT_OK, "planned": EXIT_OK, "stopped": EXIT_OK,
+         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED}
+
+
+class Stopped(Exception):
+    """SIGTERM arrived: stop at this safe point."""
+
+
+def run_reconcile(cfg, *, lock_wait=True, **options) -> Outcome:
+    ctx = make_context(cfg, **options)
+    with SyncLock(cfg.state_dir, wait=lock_wait):
+        recover(ctx)
+        try:
+            if run_steps(ctx, PREPARE) and run_steps(ctx, APPLY):
+                ctx.result, ctx.reason = "deployed", "; ".join(ctx.reasons)
+        except Stopped:
+            ctx.result, ctx.reason = "stopped", "stopped before deploying"
+        except Blocked as exc:
+            ctx.result, ctx.reason = "blocked", str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure after the journal must be undone
+            if ctx.entry is None:
+                ctx.result, ctx.reason = "error", _describe(exc)
+            else:
+                roll_back(ctx, exc)
+        return finish(ctx)
+
+
+def run_steps(ctx: Context, steps) -> bool:
+    for step in steps:
+        if ctx.should_stop and ctx.should_stop():
+            if ctx.entry is None:
+                raise Stopped()
+            raise StepFailed("syncd is stopping (SIGTERM); deploy undone")
+        name = step.__name__
+        if ctx.on_step:
+            ctx.on_step(name, short(ctx.target or ctx.upstream))
+        t0 = time.monotonic()
+        go = step(ctx)
+        _LOG.debug("step %s done (%.2fs)", name, time.monotonic() - t0)
+        if not go:
+            return False
+    return True
+
+
+def roll_back(ctx: Context, exc: Exception) -> None:
+    why = _describe(exc)
+    stopping = "SIGTERM" in why
+    _LOG.error("deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head))
+    if ctx.on_step:
+        ctx.on_step("undo", short(ctx.head))
+    healthy, note = undo(ctx, ctx.entry)
+    if ctx.upstream and not ctx.rollback_to and not stopping and ctx.upstream != ctx.head:
+        ctx.state.quarantine(ctx.upstream)
+    ctx.target = ctx.head
+    ctx.result = "rolled-back" if healthy else "error"
+    ctx.reason = why + (f"; {note}" if note else "")
+    if ctx.cfg.hooks.pre_restart:
+        _LOG.warning("rollback: changes hooks made outside the tree (e.g. pip install into a venv) are not undone")
+    if ctx.cfg.hooks.on_failure:
+        from syncd.hooks import run_hooks
+
+        try:
+            run_hooks(ctx.cfg.hooks.on_failure, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
+                      extra_env=hook_env(ctx, ctx.result))
+        except SyncdError as hook_exc:
+            _LOG.warning("on_failure hook: %s", hook_exc)
+
+
+def recover(ctx: Context) -> None:
+    """A journal left behind means a syncd died mid-deploy: undo it before anything else."""
+    entry = ctx.journal.load()
+    if entry is None:
+        return
+    _LOG.warning("found an interrupted deploy of %s (phase %s); undoing it", short(entry.target or entry.upstream), entry.phase)
+    ctx.head = entry.previous
+    healthy, note = undo(ctx, entry)
+    ctx.journal.clear()
+    reason = "interrupted deploy undone" + (f"; {note}" if note else "")
+    ctx.state.update_status(deployed=entry.previous, result="rolled-back" if healthy else "error", reason=reason,
+                            last_sync=now_iso())
+    ctx.state.append_history({"time": now_iso(), "from": entry.target, "to": entry.previous,
+                              "result": "rolled-back" if healthy else "error", "reason": reason,
+                              "duration_s": 0.0, "trigger": "recovery"})
+    ctx.head = None
+
+
+def finish(ctx: Context) -> Outcome:
+    """Record the result (status, history), clear the journal, run post_deploy hooks."""
+    duration = round(time.monotonic() - ctx.started, 3)
+    deployed = ctx.target if ctx.result in ("deployed", "up-to-date") else ctx.head
+    if ctx.result in ("planned", "stopped"):
+        return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
+    previous = ctx.state.status()
+    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream}
+    if ctx.result in ("deployed", "up-to-date", "rolled-back"):
+        fields["deployed"] = deployed
+        if ctx.upstream and not ctx.rollback_to:
+            fields["upstream_seen"] = ctx.upstream
+    if ctx.result == "deployed":
+        fields["dropin_has_secrets"] = bool(ctx.rendered and ctx.rendered.has_inline_secrets)
+    ctx.state.update_status(**fields)
+    if ctx.entry is not None:
+        ctx.journal.clear()
+    noteworthy = ctx.result in ("deployed", "rolled-back") or (
+        ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
+    if noteworthy:
+        ctx.state.append_history({"time": now_iso(), "from": ctx.head, "to": ctx.target, "result": ctx.result,
+                                  "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
+    level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
+    _LOG.log(level, "%s %s%s (%.1fs)", ctx.result, short(deployed), f": {ctx.reason}" if ctx.reason else "", duration)
+    if ctx.result == "deployed" and ctx.cfg.hooks.post_deploy:
+        from syncd.hooks import run_hooks
+
+        try:
+            run_hooks(ctx.cfg.hooks.post_deploy, who=ctx.owner, cwd=ctx.cfg.repo.path,
+                      timeout=ctx.cfg.hooks.timeout, extra_env=hook_env(ctx, "deployed"))
+        except SyncdError as exc:
+            _LOG.warning("post_deploy hook: %s", exc)
+    return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, SyncdError) else f"{type(exc).__name__}: {exc}"

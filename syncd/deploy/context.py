@@ -1,0 +1,80 @@
+"""Everything one reconcile knows, passed to each step; steps return GO or STOP, or raise."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd.config import Config
+from syncd.journal import Entry, Journal
+from syncd.state import State
+from syncd.tools.git import Git, Identity, identity_for
+from syncd.tools.systemctl import Systemctl
+
+GO, STOP = True, False
+
+
+@dataclass
+class Context:
+    cfg: Config
+    state: State
+    journal: Journal
+    git: Git
+    systemctl: Systemctl
+    owner: Identity
+    dry_run: bool = False
+    trigger: str = "cli"
+    rollback_to: str | None = None
+    on_step: object = None
+    should_stop: object = None
+    started: float = field(default_factory=time.monotonic)
+    # learned along the way
+    head: str | None = None  # commit running before this reconcile
+    upstream: str | None = None  # upstream tip after fetch
+    target: str | None = None  # commit to run after this reconcile
+    merge_tree: str | None = None  # tree of the merge still to be committed
+    reasons: list[str] = field(default_factory=list)  # why this is a deploy
+    rendered: object = None
+    installed_dropin: bytes | None = None
+    dropin_changed: bool = False
+    secrets_changed: bool = False
+    entry: Entry | None = None  # journal entry once mutations began
+    result: str | None = None
+    reason: str | None = None
+
+    @property
+    def dropin_path(self) -> Path:
+        return self.systemctl.dropin_dir(self.cfg.service.unit) / self.cfg.service.dropin
+
+    @property
+    def branch(self) -> str:
+        return self.cfg.repo.local_branch or self.cfg.repo.branch
+
+    @property
+    def upstream_ref(self) -> str:
+        return f"refs/remotes/{self.cfg.repo.remote}/{self.cfg.repo.branch}"
+
+
+def owner_identity(cfg: Config) -> Identity:
+    """The identity git and hooks run as: service.owner, else whoever owns the tree."""
+    if cfg.service.owner:
+        from syncd.chown import parse_owner
+
+        uid, gid = parse_owner(cfg.service.owner)
+    else:
+        st = os.stat(cfg.repo.path)
+        uid, gid = st.st_uid, st.st_gid
+    return identity_for(uid, gid)
+
+
+def make_context(cfg: Config, **options) -> Context:
+    owner = owner_identity(cfg)
+    return Context(cfg=cfg, state=State(cfg.state_dir).ensure(), journal=Journal(cfg.state_dir),
+                   git=Git(cfg.repo.path, owner, cfg.repo.committer), systemctl=Systemctl(cfg.service.scope),
+                   owner=owner, **options)
+
+
+def short(sha: str | None) -> str:
+    return sha[:7] if sha else "none"

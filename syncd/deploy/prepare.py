@@ -1,0 +1,123 @@
+"""Read-only steps: they look, fetch and plan. A Blocked raised here leaves everything untouched."""
+
+from __future__ import annotations
+
+from syncd import fsutil, log
+from syncd.deploy.context import GO, STOP, Context, short
+from syncd.errors import Blocked, ToolError
+from syncd.render.environment import installed_secret_files, render, secrets_dir
+
+_LOG = log.get("deploy")
+
+
+def preflight(ctx: Context):
+    """The tree must be clean, on the expected branch, with no merge or rebase in progress."""
+    if not (ctx.cfg.repo.path / ".git").exists():
+        raise Blocked(f"{ctx.cfg.repo.path} is not a git working tree")
+    busy = ctx.git.operation_in_progress()
+    if busy:
+        raise Blocked(f"a {busy} is in progress in {ctx.cfg.repo.path}; finish or abort it first")
+    branch = ctx.git.current_branch()
+    if branch != ctx.branch:
+        raise Blocked(f"{ctx.cfg.repo.path} has {branch or 'a detached HEAD'} checked out, expected {ctx.branch}")
+    dirty = ctx.git.dirty_paths()
+    if dirty:
+        more = f" (+{len(dirty) - 5} more)" if len(dirty) > 5 else ""
+        raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(dirty[:5])}{more}")
+    ctx.head = ctx.git.rev("HEAD")
+    return GO
+
+
+def fetch(ctx: Context):
+    if ctx.rollback_to:
+        ctx.upstream = ctx.git.rev(ctx.upstream_ref)
+        return GO
+    try:
+        ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
+    except ToolError as exc:
+        ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
+        raise
+    ctx.state.update_status(fetch_error=None)
+    ctx.upstream = ctx.git.rev(ctx.upstream_ref)
+    if ctx.upstream is None:
+        raise Blocked(f"remote {ctx.cfg.repo.remote} has no branch {ctx.cfg.repo.branch}")
+    return GO
+
+
+def verify_signatures(ctx: Context):
+    """With repo.verify set, every new upstream commit must carry a good signature."""
+    if ctx.cfg.repo.verify == "none" or ctx.rollback_to or ctx.upstream == ctx.state.last_upstream:
+        return GO
+    since = ctx.state.last_upstream or ctx.head
+    span = f"{since}..{ctx.upstream}" if since and ctx.git.is_ancestor(since, ctx.upstream) else ctx.upstream
+    shas = ctx.git.out("rev-list", "--no-merges", span).split() if span else []
+    extra = []
+    if ctx.cfg.repo.verify == "ssh":
+        extra = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={ctx.cfg.repo.allowed_signers}"]
+    for sha in shas:
+        if ctx.git.run(*extra, "verify-commit", sha, check=False).returncode != 0:
+            raise Blocked(f"upstream commit {short(sha)} has no good {ctx.cfg.repo.verify} signature")
+    return GO
+
+
+def decide(ctx: Context):
+    """Pick the commit to run and say why; raise Blocked for force pushes and quarantine."""
+    git, cfg, state = ctx.git, ctx.cfg, ctx.state
+    if ctx.rollback_to:
+        target = git.rev(ctx.rollback_to)
+        if target is None:
+            raise Blocked(f"rollback: {ctx.rollback_to} is not a commit in {cfg.repo.path}")
+        ctx.target = target
+        ctx.reasons.append(f"rollback to {short(target)}")
+        return GO
+    last = state.last_upstream
+    forced = bool(last) and last != ctx.upstream and git.rev(last) is not None and not git.is_ancestor(last, ctx.upstream)
+    if forced and not cfg.repo.allow_force_push:
+        raise Blocked(f"upstream {cfg.repo.branch} was force-pushed: {short(ctx.upstream)} does not descend "
+                      f"from {short(last)} (set repo.allow_force_push = true to accept)")
+    if git.is_ancestor(ctx.upstream, ctx.head):
+        ctx.target = ctx.head  # nothing new upstream
+    elif ctx.upstream in state.quarantined():
+        raise Blocked(f"upstream {short(ctx.upstream)} is quarantined (it failed its health check); "
+                      "push a new commit, or `syncd rollback`")
+    elif cfg.repo.local_branch:
+        tree, conflicts = git.merge_tree(ctx.head, ctx.upstream)
+        if conflicts:
+            raise Blocked(f"merge conflict in {', '.join(conflicts)} merging {short(ctx.upstream)} "
+                          f"into {cfg.repo.local_branch}")
+        ctx.merge_tree = tree
+        ctx.reasons.append(f"upstream moved to {short(ctx.upstream)}")
+    elif git.is_ancestor(ctx.head, ctx.upstream):
+        ctx.target = ctx.upstream
+        ctx.reasons.append(f"upstream moved to {short(ctx.upstream)}")
+    elif forced and (ctx.head == last or git.is_ancestor(ctx.head, last)):
+        ctx.target = ctx.upstream  # accepted force push; HEAD holds no commit of its own
+        ctx.reasons.append(f"upstream force-pushed to {short(ctx.upstream)}")
+    else:
+        raise Blocked(f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
+                      "use repo.local_branch for server-only commits")
+    if ctx.target and ctx.target != state.deployed:
+        ctx.reasons.append(f"{short(ctx.target)} not deployed yet" if state.deployed else f"first sync: adopt {short(ctx.target)}")
+    return GO
+
+
+def render_plan(ctx: Context):
+    """Render the environment of the commit to run and compare it with what is installed."""
+    tree_ish = ctx.merge_tree or ctx.target
+    secrets_path = secrets_dir(ctx.cfg, ctx.systemctl.unit_dir())
+    ctx.rendered = render(ctx.cfg, lambda rel: ctx.git.read_blob(tree_ish, rel), secrets_path)
+    ctx.installed_dropin = fsutil.read_bytes(ctx.dropin_path)
+    ctx.dropin_changed = ctx.rendered.dropin != ctx.installed_dropin
+    ctx.secrets_changed = ctx.rendered.secret_files != installed_secret_files(secrets_path)
+    if ctx.dropin_changed or ctx.secrets_changed:
+        ctx.reasons.append("environment changed" if ctx.installed_dropin is not None else "drop-in not installed yet")
+    adopt_only = ctx.state.deployed is None and ctx.target == ctx.head and not (ctx.dropin_changed or ctx.secrets_changed)
+    if adopt_only:
+        ctx.reasons.clear()
+    if not ctx.reasons:
+        ctx.result, ctx.reason = "up-to-date", (f"adopted {short(ctx.head)}" if adopt_only else None)
+        return STOP
+    if ctx.dry_run:
+        ctx.result, ctx.reason = "planned", "; ".join(ctx.reasons)
+        return STOP
+    return GO

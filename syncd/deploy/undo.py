@@ -1,0 +1,60 @@
+"""Undo a deploy: tree, drop-in and secrets back to what ran before, restart, judge again.
+
+Used for a failed deploy and, from the journal alone, for one interrupted by a crash. Secrets are
+re-rendered from the previous commit's encrypted file, never restored from a plaintext backup.
+"""
+
+from __future__ import annotations
+
+from syncd import fsutil, log
+from syncd.deploy.context import Context, short
+from syncd.errors import SyncdError
+from syncd.journal import Entry
+from syncd.render.environment import install_secret_files, render, secrets_dir
+
+_LOG = log.get("undo")
+
+
+def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
+    """Return (healthy_again, note)."""
+    notes = []
+    head_now = ctx.git.rev("HEAD")
+    if head_now != entry.previous:
+        if head_now in (entry.target, entry.previous) or entry.target is None:
+            ctx.git.move_branch(entry.previous)
+        else:  # someone committed meanwhile: never discard their commit
+            notes.append(f"{entry.branch} moved to {short(head_now)} meanwhile; tree left there")
+    previous = _rerender(ctx, entry.previous)
+    dropin = previous.dropin if (previous and entry.dropin_previous_had_secrets) else entry.dropin_previous
+    path = ctx.dropin_path
+    if fsutil.read_bytes(path) != dropin:
+        if dropin is None:
+            fsutil.remove(path)
+        else:
+            fsutil.atomic_write(path, dropin, 0o600 if entry.dropin_previous_had_secrets else 0o644)
+        ctx.systemctl.daemon_reload()
+    install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), previous.secret_files if previous else {})
+    healthy = True
+    if entry.phase in ("restarting", "judged"):
+        from syncd.deploy.apply import judge_unit, restart_unit
+
+        # A crash-looping bad version may have hit the start rate limit: clear it first.
+        ctx.systemctl.reset_failed(ctx.cfg.service.unit)
+        try:
+            restart_unit(ctx)
+            verdict = judge_unit(ctx)
+            healthy = verdict.healthy
+            if not healthy:
+                notes.append(f"previous version unhealthy too: {verdict.reason}")
+        except SyncdError as exc:
+            healthy = False
+            notes.append(f"restart of previous version failed: {exc}")
+    return healthy, "; ".join(notes)
+
+
+def _rerender(ctx: Context, commit: str):
+    try:
+        return render(ctx.cfg, lambda rel: ctx.git.read_blob(commit, rel), secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()))
+    except SyncdError as exc:
+        _LOG.warning("cannot re-render environment of %s for the undo: %s", short(commit), exc)
+        return None

@@ -1,0 +1,148 @@
+"""What syncd would install for one commit: the drop-in and the delivered secret files.
+
+Rendering reads only git objects (and untracked env files on disk), so it can run before any
+mutation: a bad env file or undecryptable secret blocks the deploy with nothing touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncd.config import Config
+from syncd.errors import EnvError
+from syncd.render import envfiles, quoting
+
+CREDENTIALS = "credentials"
+
+
+@dataclass
+class Rendered:
+    dropin: bytes
+    dropin_mode: int
+    secret_files: dict[str, bytes] = field(default_factory=dict)  # name in secrets dir → bytes
+    has_inline_secrets: bool = False  # secrets_delivery = "environment": the drop-in holds values
+    names: list[str] = field(default_factory=list)
+    secret_names: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def masked(self) -> str:
+        """The drop-in as text with every secret value replaced, for `render` and logs."""
+        if not self.has_inline_secrets:
+            return self.dropin.decode("utf-8", "replace")
+        lines = []
+        for line in self.dropin.decode("utf-8", "replace").splitlines():
+            for name in self.secret_names:
+                if line.startswith(f'Environment="{name}='):
+                    line = f'Environment="{name}=********"'
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+def secrets_dir(cfg: Config, unit_dir: Path) -> Path:
+    """Root-only place for delivered secrets: on /etc (system) so a reboot needs no syncd."""
+    if cfg.service.scope == "user":
+        return unit_dir.parent.parent / "syncd" / "secrets" / cfg.service.unit
+    return Path("/etc/syncd/secrets") / cfg.service.unit
+
+
+def _read_source(read_blob, tree_root: Path, rel: str) -> tuple[bytes, str]:
+    data = read_blob(rel)
+    if data is None:  # not committed: an operator's file on the server (e.g. git-ignored)
+        path = tree_root / rel
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise EnvError(f"{rel}: env file listed in env.files/env.secrets not found in the commit "
+                           f"or in {tree_root}") from None
+    return data, rel
+
+
+def render(cfg: Config, read_blob, secrets_path: Path) -> Rendered:
+    """read_blob(relpath) -> bytes | None reads a file of the commit being rendered."""
+    sources = []
+    for rel in cfg.env.files:
+        data, display = _read_source(read_blob, cfg.repo.path, rel)
+        sources.append(("file", display, envfiles.parse_env_bytes(data, display)))
+    for rel in cfg.env.secrets:
+        data, display = _read_source(read_blob, cfg.repo.path, rel)
+        sources.append(("secret", display, _decrypt(data, display, cfg.env.key)))
+    origin: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for kind, _display, entries in sources:
+        for name, value, _line in entries:
+            values.pop(name, None)  # later wins, and takes the later position
+            values[name], origin[name] = value, kind
+    for name, value in cfg.env.vars.items():
+        values.pop(name, None)
+        values[name], origin[name] = value, "var"
+    for name, value in values.items():
+        quoting.check_env_value(name, value, "env.vars" if origin[name] == "var" else "env file")
+    missing = [n for n in cfg.env.required if n not in values]
+    if missing:
+        raise EnvError(f"{cfg.source}: env.required: not set by any env source: {', '.join(missing)}")
+    return _assemble(cfg, values, origin, secrets_path)
+
+
+def _decrypt(data: bytes, display: str, key: Path | None):
+    from syncd import secrets
+    from syncd.secrets.format import parse
+
+    sealed = parse(data, display)
+    values = secrets.decrypt_all(sealed, secrets.load_key_for(sealed, key))
+    return [(name, value, 0) for name, value in values.items()]
+
+
+def _assemble(cfg: Config, values: dict[str, str], origin: dict[str, str], secrets_path: Path) -> Rendered:
+    plain = [(n, v) for n, v in values.items() if origin[n] != "secret"]
+    secret = {n: v for n, v in values.items() if origin[n] == "secret"}
+    delivery = cfg.env.secrets_delivery
+    extra, files, inline = [], {}, False
+    if secret and delivery == "environment":
+        plain = [(n, v) for n, v in values.items()]
+        inline = True
+    elif secret and delivery == "credentials":
+        for name, value in secret.items():
+            files[f"{CREDENTIALS}/{name}"] = value.encode()
+            extra.append(f"LoadCredential={name}:{secrets_path / CREDENTIALS / name}")
+    elif secret:
+        from syncd.secrets import environment_file_bytes
+
+        files["environment"] = environment_file_bytes(secret)
+        extra.append(f"EnvironmentFile={secrets_path / 'environment'}")
+    dropin = quoting.render_dropin(plain, extra)
+    return Rendered(dropin=dropin, dropin_mode=0o600 if inline else 0o644, secret_files=files,
+                    has_inline_secrets=inline, names=list(values), secret_names=list(secret))
+
+
+# -- installing -------------------------------------------------------------------------------
+def installed_secret_files(secrets_path: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for sub in ("environment",):
+        p = secrets_path / sub
+        if p.is_file():
+            found[sub] = p.read_bytes()
+    cred = secrets_path / CREDENTIALS
+    if cred.is_dir():
+        for p in cred.iterdir():
+            if p.is_file() and not p.name.startswith("."):
+                found[f"{CREDENTIALS}/{p.name}"] = p.read_bytes()
+    return found
+
+
+def install_secret_files(secrets_path: Path, files: dict[str, bytes]) -> None:
+    """Make the secrets dir hold exactly `files` (0600 in 0700 dirs); remove what is not wanted."""
+    from syncd import fsutil
+
+    current = installed_secret_files(secrets_path)
+    if not files and not current:
+        return
+    fsutil.ensure_dir(secrets_path, 0o700)
+    for rel, data in files.items():
+        path = secrets_path / rel
+        fsutil.ensure_dir(path.parent, 0o700)
+        if current.get(rel) != data:
+            fsutil.atomic_write(path, data, 0o600)
+    for rel in current:
+        if rel not in files:
+            fsutil.remove(secrets_path / rel)
