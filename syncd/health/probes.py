@@ -1,0 +1,189 @@
+"""Health probes: tcp connect, http GET, a command, a DICOM C-ECHO.
+
+Each check takes a per-attempt timeout and returns None when it passed, or a short reason when it
+did not. Reasons go to logs and status: they name the probe and what went wrong, never a URL, a
+host, an argument or anything from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from syncd.health import dicom
+
+ATTEMPT_TIMEOUT = 2.0  # tcp and http: a healthy local service answers well within this
+DICOM_ATTEMPT_TIMEOUT = 5.0
+PROBE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str  # "tcp", "http", "command", "dicom_echo"
+    check: Callable[[float], str | None]  # timeout -> None (passed) or a reason
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """"host:port" or "[v6addr]:port" -> (host, port); ValueError when malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("an IPv6 address must be written [addr]:port")
+    if not host:
+        raise ValueError("expected host:port")
+    return host, int(port)
+
+
+def parse_dicom_target(text: str) -> tuple[str, str, int]:
+    """"AET@host:port" -> (ae_title, host, port); ValueError when malformed."""
+    ae_title, sep, address = text.rpartition("@")
+    if not sep or not dicom.valid_ae_title(ae_title):
+        raise ValueError("expected AET@host:port with an AE title of 1-16 characters")
+    return (ae_title, *parse_host_port(address))
+
+
+def _oserror(e: OSError) -> str:
+    if isinstance(e, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(e, socket.gaierror):
+        return "cannot resolve host"
+    return e.strerror or type(e).__name__
+
+
+def check_tcp(target: str, timeout: float) -> str | None:
+    try:
+        host, port = parse_host_port(target)
+    except ValueError:
+        return "tcp probe: malformed target"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"tcp probe: {_oserror(e)}"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer, and a healthy one: do not follow it elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+# No proxies: the probe asks the service on this host, whatever *_proxy says.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def check_http(url: str, timeout: float) -> str | None:
+    if urlsplit(url).scheme not in ("http", "https"):
+        return "http probe: URL must be http or https"
+    request = urllib.request.Request(url, headers={"User-Agent": "syncd-health"})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+        e.close()
+    except urllib.error.URLError as e:
+        reason = e.reason
+        return f"http probe: {_oserror(reason) if isinstance(reason, OSError) else 'request failed'}"
+    except OSError as e:  # timeouts while reading, resets
+        return f"http probe: {_oserror(e)}"
+    except Exception as e:  # http.client protocol errors (BadStatusLine, ...)
+        return f"http probe: bad response ({type(e).__name__})"
+    if 200 <= status < 400:
+        return None
+    return f"http probe: status {status}"
+
+
+def _probe_env(uid: int | None) -> dict[str, str]:
+    """A minimal environment: syncd's own (which may hold secrets) does not leak into the probe."""
+    home = "/"
+    if uid is not None:
+        try:
+            home = pwd.getpwuid(uid).pw_dir or "/"
+        except KeyError:
+            pass
+    else:
+        home = os.environ.get("HOME", "/")
+    return {"PATH": PROBE_PATH, "LANG": "C.UTF-8", "HOME": home}
+
+
+def check_command(argv: tuple[str, ...] | list[str], timeout: float, *,
+                  run_as: tuple[int, int] | None = None, cwd: Path | None = None) -> str | None:
+    """Run argv as run_as (uid, gid) in cwd; exit 0 passes. Output is discarded (it may hold secrets)."""
+    if not argv:
+        return "command probe: empty command"
+    kwargs: dict = {}
+    if run_as is not None:
+        kwargs.update(user=run_as[0], group=run_as[1])
+        if os.geteuid() == 0:
+            kwargs["extra_groups"] = []  # do not keep root's supplementary groups
+    try:
+        # Own session, so a timeout kills the whole process group, not just the first process.
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=_probe_env(run_as[0] if run_as else None),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True, **kwargs)
+    except OSError as e:
+        return f"command probe: cannot start ({e.strerror or type(e).__name__})"
+    except (ValueError, subprocess.SubprocessError) as e:
+        return f"command probe: cannot start ({type(e).__name__})"
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return f"command probe: timed out after {timeout:g}s"
+    if code == 0:
+        return None
+    if code < 0:
+        return f"command probe: killed by signal {-code}"
+    return f"command probe: exited {code}"
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def check_dicom_echo(target: str, timeout: float) -> str | None:
+    try:
+        ae_title, host, port = parse_dicom_target(target)
+    except ValueError:
+        return "dicom echo: malformed target"
+    try:
+        dicom.c_echo(ae_title, host, port, timeout=timeout)
+    except dicom.EchoFailed as e:
+        return f"dicom echo: {e}"
+    return None
+
+
+def probes_for(health, *, run_as: tuple[int, int] | None = None, cwd: Path | None = None) -> list[Probe]:
+    """The probes a HealthConfig asks for, each a check(timeout) with its per-attempt cap applied."""
+    probes: list[Probe] = []
+    if health.tcp:
+        probes.append(Probe("tcp", lambda t: check_tcp(health.tcp, min(t, ATTEMPT_TIMEOUT))))
+    if health.http:
+        probes.append(Probe("http", lambda t: check_http(health.http, min(t, ATTEMPT_TIMEOUT))))
+    if health.command:
+        # A self-check may legitimately take a while: it gets whatever time is left.
+        probes.append(Probe("command", lambda t: check_command(health.command, t, run_as=run_as, cwd=cwd)))
+    if health.dicom_echo:
+        probes.append(Probe("dicom_echo",
+                            lambda t: check_dicom_echo(health.dicom_echo, min(t, DICOM_ATTEMPT_TIMEOUT))))
+    return probes
