@@ -21,7 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ACTIONS:
-        importlib.import_module(f"syncd.actions.{name}").register(sub)
+        try:
+            module = importlib.import_module(f"syncd.actions.{name}")
+        except ModuleNotFoundError as exc:  # an action still being built; never hide other errors
+            if exc.name != f"syncd.actions.{name}":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 

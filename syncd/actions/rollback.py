@@ -1,0 +1,42 @@
+"""`syncd rollback [REV]`: redeploy the previous good deploy (or REV), health-checked, then pause."""
+
+from __future__ import annotations
+
+import sys
+
+from syncd.actions.common import load
+from syncd.actions.sync import print_step, report
+from syncd.errors import EXIT_OK, UsageError
+from syncd.state import State
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rollback", help="redeploy the previous good deploy (or REV), then pause automatic syncs")
+    p.add_argument("rev", nargs="?", help="commit to go back to (default: the deploy before the current one)")
+    p.set_defaults(func=run)
+
+
+def previous_good(state: State) -> str | None:
+    current = state.deployed
+    for entry in reversed(state.history()):
+        if entry.get("result") == "deployed" and entry.get("to") and entry["to"] != current:
+            return entry["to"]
+        if entry.get("result") == "deployed" and entry.get("from") and entry["from"] != current:
+            return entry["from"]
+    return None
+
+
+def run(args) -> int:
+    cfg = load(args)
+    from syncd.deploy import reconcile
+
+    state = State(cfg.state_dir).ensure()
+    rev = args.rev or previous_good(state)
+    if not rev:
+        raise UsageError("rollback: no earlier good deploy in the history; name a commit: syncd rollback REV")
+    outcome = reconcile(cfg, trigger="rollback", rollback_to=rev, on_step=print_step)
+    report(outcome, sys.stdout)
+    if outcome.exit_code == EXIT_OK:
+        state.set_paused(True, f"paused by syncd rollback to {rev}")
+        print("automatic syncs paused; `syncd resume` when upstream is fixed")
+    return outcome.exit_code

@@ -1,0 +1,81 @@
+"""`syncd status [--json]`: what runs, what upstream has, how the last sync went."""
+
+from __future__ import annotations
+
+import json
+
+from syncd.actions.common import load
+from syncd.state import State
+
+
+def register(sub) -> None:
+    p = sub.add_parser("status", help="deployed and upstream commit, last result, pause and quarantine")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=run)
+
+
+def collect(cfg) -> dict:
+    state = State(cfg.state_dir)
+    st = state.status()
+    daemon = state.daemon()
+    info = {
+        "config": str(cfg.source),
+        "unit": cfg.service.unit,
+        "deployed": st.get("deployed"),
+        "upstream": st.get("upstream"),
+        "result": st.get("result"),
+        "reason": st.get("reason"),
+        "last_sync": st.get("last_sync"),
+        "paused": state.paused,
+        "quarantined": state.quarantined(),
+        "next_run": daemon.get("next_run"),
+        "daemon_pid": daemon.get("pid"),
+        "fetch_error": st.get("fetch_error"),
+        "in_flight": (cfg.state_dir / "journal.json").exists(),
+        "warnings": _warnings(cfg),
+    }
+    return info
+
+
+def _warnings(cfg) -> list[str]:
+    """A secrets file the server's key cannot open must be seen before it blocks a deploy."""
+    if not cfg.env.secrets or not cfg.env.key:
+        return []
+    from syncd.errors import SyncdError
+    from syncd.secrets import key_recipient, recipients_of
+
+    out = []
+    try:
+        mine = key_recipient(cfg.env.key)
+    except (SyncdError, OSError, Exception) as exc:  # noqa: BLE001 - a warning, never a crash
+        return [f"env.key {cfg.env.key}: {exc}"]
+    for rel in cfg.env.secrets:
+        try:
+            if mine not in recipients_of(cfg.repo.path / rel):
+                out.append(f"{rel}: the server key ({mine}) is not among its recipients; deploys will be blocked")
+        except Exception as exc:  # noqa: BLE001
+            out.append(f"{rel}: {exc}")
+    return out
+
+
+def run(args) -> int:
+    info = collect(load(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    short = lambda s: s[:12] if s else "none"  # noqa: E731
+    print(f"unit:        {info['unit']}  ({info['config']})")
+    print(f"deployed:    {short(info['deployed'])}")
+    print(f"upstream:    {short(info['upstream'])}")
+    print(f"last result: {info['result'] or 'never synced'}" + (f" — {info['reason']}" if info['reason'] else ""))
+    print(f"last sync:   {info['last_sync'] or 'never'}")
+    print(f"paused:      {'yes' if info['paused'] else 'no'}")
+    print(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
+    print(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")
+    if info["fetch_error"]:
+        print(f"fetch error: {info['fetch_error']}")
+    if info["in_flight"]:
+        print("in flight:   a deploy is in progress or was interrupted (the next sync finishes or undoes it)")
+    for w in info["warnings"]:
+        print(f"warning:     {w}")
+    return 0
