@@ -44,3 +44,116 @@ def test_up_to_date_does_not_restart(deployment):
     assert "up-to-date" in out.stdout
     assert d.show("MainPID")["MainPID"] == pid
     assert d.status()["result"] == "up-to-date"
+
+
+def test_local_branch_merge_keeps_local_commits(deployment):
+    d = deployment(local_branch="local")
+    d.sync()
+    (d.tree / "config.py").write_text("PASSWORD = 'local-only'\n")
+    git(d.tree, "add", "config.py", user=d.user)
+    git(d.tree, "commit", "--quiet", "-m", "production config", user=d.user)
+    local_commit = d.head()
+    sha = d.commit({"VERSION": "v2\n"})
+    out = d.sync()
+    assert "deployed" in out.stdout, out.stdout
+    head = d.head()
+    assert git(d.tree, "rev-parse", "HEAD^1") == local_commit
+    assert git(d.tree, "rev-parse", "HEAD^2") == sha
+    assert (d.tree / "config.py").read_text() == "PASSWORD = 'local-only'\n"
+    assert git(d.tree, "log", "-1", "--format=%cn <%ce>", head).startswith("syncd <syncd@")
+    assert wait_version(d, "v2")
+
+
+def test_merge_conflict_is_blocked_and_clean(deployment):
+    d = deployment(local_branch="local")
+    d.sync()
+    (d.tree / "VERSION").write_text("v1-local\n")
+    git(d.tree, "commit", "--quiet", "-am", "local edit", user=d.user)
+    before = d.head()
+    pid = d.show("MainPID")["MainPID"]
+    dropin = d.dropin.read_bytes()
+    d.commit({"VERSION": "v2\n"})
+    out = d.sync(check=3)
+    assert "conflict" in out.stdout and "VERSION" in out.stdout
+    assert d.head() == before
+    assert git(d.tree, "status", "--porcelain") == ""
+    assert not (d.tree / ".git" / "MERGE_HEAD").exists()
+    assert d.dropin.read_bytes() == dropin
+    assert d.show("MainPID")["MainPID"] == pid
+    st = d.status()
+    assert st["result"] == "blocked" and "VERSION" in st["reason"]
+
+
+def test_dirty_tree_is_blocked_and_kept(deployment):
+    d = deployment()
+    d.sync()
+    (d.tree / "app.py").write_text((d.tree / "app.py").read_text() + "# hotfix on the server\n")
+    d.commit({"VERSION": "v2\n"})
+    out = d.sync(check=3)
+    assert "uncommitted" in out.stdout and "app.py" in out.stdout
+    assert (d.tree / "app.py").read_text().endswith("# hotfix on the server\n")
+    assert (d.tree / "VERSION").read_text() == "v1\n"
+
+
+def test_force_push_refused_then_allowed(deployment):
+    d = deployment()
+    d.sync()
+    d.commit({"VERSION": "v2\n"})
+    d.sync()
+    git(d.dev, "reset", "--quiet", "--hard", "HEAD~1")
+    forced = d.commit({"VERSION": "v3\n"}, push=False)
+    git(d.dev, "push", "--quiet", "--force", "origin", "HEAD:master")
+    before = d.head()
+    out = d.sync(check=3)
+    assert "force-pushed" in out.stdout
+    assert d.head() == before
+    d.write_config('\n[repo_placeholder]\n'.replace('\n[repo_placeholder]\n', ''))
+    text = d.config.read_text().replace("[repo]\n", "[repo]\nallow_force_push = true\n")
+    d.config.write_text(text)
+    out = d.sync()
+    assert d.head() == forced
+    assert wait_version(d, "v3")
+
+
+def test_broken_commit_rolled_back_and_quarantined(deployment):
+    d = deployment()
+    d.sync()
+    good = d.head()
+    good_pid = d.running()["pid"]
+    bad = d.commit({"VERSION": "broken-1\n"})
+    out = d.sync(check=1)
+    assert "rolled-back" in out.stdout
+    assert d.head() == good
+    assert git(d.tree, "status", "--porcelain") == ""
+    report = wait_version(d, "v1")
+    assert report["pid"] != good_pid  # restarted on the old version
+    st = d.status()
+    assert st["result"] == "rolled-back" and st["deployed"] == good
+    assert bad in st["quarantined"]
+    # Not tried again while upstream stays there.
+    out = d.sync(check=3)
+    assert "quarantined" in out.stdout
+    assert d.head() == good
+    # Upstream moves past it: deployed.
+    fixed = d.commit({"VERSION": "v3\n"})
+    d.sync()
+    assert d.head() == fixed
+    assert wait_version(d, "v3")
+    history = d.syncd("history", "--json", check=0).stdout
+    assert '"rolled-back"' in history
+
+
+def test_changed_env_var_is_deployed_and_undone_like_a_commit(deployment):
+    d = deployment()
+    d.write_config('\n[env.vars]\nGREETING = "hello"\n')
+    d.sync()
+    assert wait_version(d, "v1")["env"]["GREETING"] == "hello"
+    assert "GREETING=hello" in d.show("Environment")["Environment"]
+    pid = d.running()["pid"]
+    d.write_config('\n[env.vars]\nGREETING = "bonjour"\n')
+    d.sync()
+    deadline = time.monotonic() + 10
+    while d.running()["pid"] == pid and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert d.running()["env"]["GREETING"] == "bonjour"
+    assert d.status()["result"] == "deployed"
