@@ -215,6 +215,8 @@ def parse(data: bytes, display: str) -> SecretsFile:
                 raise fail(number, f"truncated value: sealed copy {index} is {len(blob)} bytes, "
                                    f"at least {MIN_SEALED_LEN} expected", name)
             sealed.append(blob)
+        if len({len(blob) for blob in sealed}) > 1:  # every copy seals the same plaintext
+            raise fail(number, "truncated or damaged value: its sealed copies differ in length", name)
         lines.append(Line(raw, number, "value", name=name, version=version, sealed=sealed))
     if env is None:
         raise SecretsError(f"{display}: no '#: env LABEL' line (every secrets file names its environment)")
