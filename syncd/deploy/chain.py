@@ -60,7 +60,8 @@ def run_steps(ctx: Context, steps) -> bool:
             raise StepFailed("syncd is stopping (SIGTERM); deploy undone")
         name = step.__name__
         if ctx.on_step:
-            ctx.on_step(name, short(ctx.target or ctx.upstream))
+            sha = ctx.target or ctx.upstream
+            ctx.on_step(name, short(sha) if sha else "")
         t0 = time.monotonic()
         go = step(ctx)
         _LOG.debug("step %s done (%.2fs)", name, time.monotonic() - t0)
