@@ -37,13 +37,15 @@ def recipients_of(path: Path) -> list[str]:
     return list(load_file(path).recipients)
 
 
-def load_key_for(secrets: SecretsFile, key_path: Path) -> PrivateKey:
+def load_key_for(secrets: SecretsFile, key_path: Path | None) -> PrivateKey:
     """The private key, or SecretsError naming the file and its first variable."""
+    first = secrets.values()[0] if secrets.values() else None
+    where = secrets.where(first) if first else secrets.display
+    if key_path is None:
+        raise SecretsError(f"{where}: cannot decrypt: no private key configured (env.key)")
     try:
         return load_private_key(key_path)
     except KeyFileError as exc:
-        first = secrets.values()[0] if secrets.values() else None
-        where = secrets.where(first) if first else secrets.display
         raise SecretsError(f"{where}: cannot decrypt: {exc}") from None
 
 
