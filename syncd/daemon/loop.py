@@ -1,0 +1,408 @@
+"""`syncd run`: load the config, arm the triggers, THEN tell systemd READY=1, and sync on demand.
+
+Threads: the main thread owns signals, sd_notify pings, reloads and the pause flag; one worker
+(SingleFlight) runs reconcile(); apscheduler and watchdog run their own threads and only ever
+call SingleFlight.trigger(), which returns at once.
+
+Signals never run logic in a handler (a handler interrupting a thread primitive can deadlock);
+they set a flag and the wakeup fd wakes the main loop's select().
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import select
+import signal
+import threading
+import time
+from pathlib import Path
+
+from syncd import log
+from syncd.daemon.notify import Notifier, one_line
+from syncd.daemon.singleflight import SingleFlight
+from syncd.errors import Blocked, SyncdError
+
+TICK = 1.0  # seconds: how often the main loop looks at the pause flag, the watches and the watchdog
+STEP_WORDS = {  # reconcile's step names (syncd/deploy/chain.py) -> STATUS= text; {c} = short commit
+    "preflight": "checking the tree",
+    "fetch": "fetching",
+    "verify_signatures": "verifying signatures of {c}",
+    "decide": "deciding",
+    "render_plan": "rendering {c}",
+    "begin_journal": "deploying {c}",
+    "move_tree": "deploying {c}: updating the tree",
+    "write_environment": "deploying {c}: writing the drop-in",
+    "chown_changed": "deploying {c}: chown",
+    "pre_restart_hooks": "deploying {c}: pre_restart hooks",
+    "restart": "deploying {c}: restarting the unit",
+    "judge": "judging the health of {c}",
+    "undo": "rolling back to {c}",
+}
+
+
+def short(sha: str | None) -> str:
+    return sha[:7] if sha else "nothing"
+
+
+def outcome_line(outcome) -> str:
+    """The one-line STATUS= that summarises a reconcile."""
+    result, reason = outcome.result, outcome.reason
+    if result == "deployed":
+        return f"healthy at {short(outcome.deployed)}"
+    if result == "up-to-date":
+        return f"up to date at {short(outcome.deployed)}"
+    if result == "rolled-back":
+        return f"rolled back to {short(outcome.deployed)}: {reason or 'unhealthy'}"
+    if result == "blocked":
+        return f"blocked: {reason or 'see syncd status'}"
+    if result == "stopped":
+        return "stopped before deploying"
+    return f"error: {reason or 'see the log'}"
+
+
+def step_line(step: str, detail) -> str:
+    detail = "" if detail in (None, "none") else str(detail)
+    template = STEP_WORDS.get(step)
+    if template is None:
+        return one_line(f"{step.replace('_', ' ')} {detail}")
+    if "{c}" not in template:
+        return one_line(template)
+    return one_line(template.format(c=detail or "upstream"))
+
+
+class Daemon:
+    def __init__(self, config_path: Path, cfg, notifier: Notifier | None = None):
+        self.path = Path(config_path)
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.log = log.get("daemon")
+        self._stop = threading.Event()  # should_stop() of the running reconcile
+        self._term = False  # set by the signal handlers, read by the main loop
+        self._hup = False
+        self.schedule = None
+        self.watcher = None
+        self.tracker = None
+        self.flight: SingleFlight | None = None
+        self._status = "starting"
+        self._paused = False
+        self._published: dict | None = None
+        self._started = _now()
+        self._last_ping = 0.0
+
+    # -- main thread -----------------------------------------------------------------------
+    def run(self) -> int:
+        from syncd.state import State
+
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+        State(self.cfg.state_dir).ensure()  # state dir sound before READY
+        self._paused = State(self.cfg.state_dir).paused
+        self.flight = SingleFlight(self._sync).start()
+        self._arm(self.cfg)
+        armed = self._describe_triggers()
+        self.log.info("syncd run: %s for %s (%s)", self.path, self.cfg.service.unit, armed)
+        self._status = "paused" if self._paused else "idle"
+        self._publish(force=True)
+        self.notifier.ready(status=f"{self._status}; {armed}")  # triggers armed: a push from now on is seen
+        self.trigger("start")
+
+        tick = TICK
+        if self.notifier.watchdog_interval:
+            tick = max(0.1, min(TICK, self.notifier.watchdog_interval / 4))
+        try:
+            while not self._term:
+                select.select([rfd], [], [], tick)
+                _drain(rfd)
+                if self._term:
+                    break
+                if self._hup:
+                    self._hup = False
+                    self._reload()
+                self._check_pause()
+                if self.watcher is not None:
+                    self.watcher.check()
+                self._publish()
+                self._ping()
+            return self._shutdown(tick)
+        finally:
+            signal.set_wakeup_fd(-1)
+            os.close(rfd)
+            os.close(wfd)
+
+    def trigger(self, reason: str) -> None:
+        if self.flight is not None:
+            self.flight.trigger(reason)
+
+    def _on_term(self, signum, frame) -> None:
+        self._term = True
+
+    def _on_hup(self, signum, frame) -> None:
+        self._hup = True
+
+    def _arm(self, cfg) -> None:
+        """Start the scheduler and the watches for `cfg` (before READY, and again on reload)."""
+        from syncd.daemon.schedule import Schedule
+
+        wd = self.notifier.watchdog_interval
+        heartbeat = max(0.25, min(5.0, wd / 4)) if wd else 5.0
+        schedule = Schedule(cfg.schedule, self.trigger, source=cfg.source, heartbeat=heartbeat)
+        watcher = tracker = None
+        if cfg.schedule.watch:
+            from syncd.daemon.watch import LocalBranchTracker, RefWatcher, targets_for
+
+            targets, notes = targets_for(cfg.repo)
+            for note in notes:
+                self.log.info("watch: %s", note)
+            watcher = RefWatcher(targets, self._ref_moved)
+            if any(t.kind == "local" for t in targets):
+                tracker = LocalBranchTracker(lambda: watcher.value("local"), self.trigger)
+            watcher.start()
+        schedule.start()
+        self.schedule, self.watcher, self.tracker = schedule, watcher, tracker
+
+    def _disarm(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.schedule is not None:
+            self.schedule.shutdown()
+        self.watcher = self.tracker = None
+
+    def _describe_triggers(self) -> str:
+        parts = [self.schedule.describe() if self.schedule else "no polling"]
+        if self.watcher is not None:
+            parts += [f"watching {d}" for d in self.watcher.describe()]
+        return ", ".join(parts)
+
+    def _ref_moved(self, kind: str) -> None:  # observer thread
+        if kind == "remote":
+            self.trigger("push")
+        elif self.tracker is not None:
+            self.tracker.moved()
+
+    def _reload(self) -> None:
+        from syncd.config import load_config
+
+        self.notifier.reloading()
+        try:
+            new = load_config(self.path)
+        except SyncdError as exc:
+            self.log.error("reload refused, keeping the running config: %s", exc)
+            self.notifier.ready(status=one_line(f"reload refused ({exc}); {self._status}"))
+            return
+        except Exception as exc:  # an unreadable file, a loader bug: same answer
+            self.log.error("reload refused, keeping the running config: %s: %s", self.path, exc)
+            self.notifier.ready(status=one_line(f"reload refused ({exc}); {self._status}"))
+            return
+        old = self.cfg
+        try:
+            self._disarm()
+            self.cfg = new
+            self._arm(new)
+        except Exception as exc:
+            self.log.error("reload: re-arming the triggers for the new config failed (%s); keeping the old one", exc)
+            self._disarm()
+            self.cfg = old
+            self._arm(old)
+            self.notifier.ready(status=one_line(f"reload refused ({exc}); {self._status}"))
+            return
+        if old.state_dir != new.state_dir:
+            from syncd.state import State
+
+            State(old.state_dir).clear_daemon()
+            State(new.state_dir).ensure()
+        self.log.info("reloaded %s (%s)", self.path, self._describe_triggers())
+        self._publish(force=True)
+        self.notifier.ready(status=one_line(f"reloaded; {self._status}"))
+        self.trigger("reload")  # a changed env.vars is a deploy
+
+    def _check_pause(self) -> None:
+        from syncd.state import State
+
+        paused = State(self.cfg.state_dir).paused
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if paused:
+            self.log.info("paused: automatic syncs stop until `syncd resume`")
+            self._set_status("paused")
+        else:
+            self.log.info("resumed: automatic syncs restart")
+            self._set_status("resumed")
+            self.trigger("resume")
+
+    def _healthy(self) -> bool:
+        """What WATCHDOG=1 vouches for: the scheduler dispatches, the worker lives and is not stuck."""
+        if self.schedule is None or not self.schedule.healthy():
+            return False
+        if self.flight is None or not self.flight.alive():
+            return False
+        return self.flight.running_for() < _sync_budget(self.cfg)
+
+    def _ping(self) -> None:
+        interval = self.notifier.watchdog_interval
+        if not interval:
+            return
+        now = time.monotonic()
+        if now - self._last_ping < interval / 4:
+            return
+        if self._healthy():
+            self.notifier.watchdog()
+            self._last_ping = now
+        else:
+            self.log.warning("not pinging the watchdog: scheduler or sync worker unhealthy")
+
+    def _publish(self, force: bool = False) -> None:
+        """Write daemon.json (pid, next run, triggers) for `syncd status`, when it changed."""
+        from syncd.state import State
+
+        nxt = self.schedule.next_run() if self.schedule is not None else None
+        info = {
+            "pid": os.getpid(),
+            "started": self._started,
+            "config": str(self.path),
+            "next_run": nxt.isoformat(timespec="seconds") if nxt and not self._paused else None,
+            "triggers": self._describe_triggers(),
+            "status": self._status,
+            "fetch_failures": self.schedule.failures if self.schedule is not None else 0,
+            "last_error": self.schedule.last_error if self.schedule is not None else None,
+        }
+        if force or info != self._published:
+            try:
+                State(self.cfg.state_dir).set_daemon(info)
+                self._published = info
+            except OSError as exc:
+                self.log.warning("cannot write daemon state in %s: %s", self.cfg.state_dir, exc)
+
+    def _shutdown(self, tick: float) -> int:
+        from syncd.state import State
+
+        self._stop.set()
+        busy = self.flight is not None and self.flight.running
+        self.notifier.stopping("stopping: finishing the current step" if busy else "stopping")
+        self.log.info("stopping%s", " at the next safe point of the running sync" if busy else "")
+        self._disarm()
+        if self.flight is not None:
+            self.flight.close()
+            while not self.flight.join(timeout=tick):
+                if self.notifier.watchdog_interval:
+                    self.notifier.watchdog()  # still alive, waiting for a hook or a health check
+        try:
+            State(self.cfg.state_dir).clear_daemon()
+        except OSError:
+            pass
+        self.log.info("stopped cleanly")
+        self.notifier.close()
+        return 0
+
+    def _set_status(self, text: str) -> None:
+        self._status = one_line(text)
+        self.notifier.status(self._status)
+
+    # -- worker thread ---------------------------------------------------------------------
+    def _sync(self, reasons: list[str]) -> None:
+        from syncd.state import State
+
+        cfg = self.cfg
+        if self._stop.is_set():
+            return
+        if State(cfg.state_dir).paused:
+            self.log.info("paused: %s ignored", "+".join(reasons))
+            self._set_status("paused")
+            return
+        if not self._wait_for_lock(cfg):
+            return
+        tracker, schedule = self.tracker, self.schedule
+        if tracker is not None:
+            tracker.sync_started()
+        trigger = "+".join(reasons)
+        started = time.monotonic()
+        outcome = self._reconcile(cfg, trigger)
+        elapsed = time.monotonic() - started
+        if self._stop.is_set():
+            self.log.info("sync (%s) stopped at a safe point: %s [%.1fs]", trigger, outcome_line(outcome), elapsed)
+            return
+        delay = None
+        if schedule is not None:
+            delay = schedule.record(ok=outcome.result != "error", error=outcome.reason)
+        line = outcome_line(outcome)
+        if delay is not None:
+            line += f"; retry in {delay:.0f}s"
+        level = {"deployed": 20, "up-to-date": 10, "rolled-back": 40, "blocked": 30}.get(outcome.result, 40)
+        self.log.log(level, "sync (%s): %s [%.1fs]", trigger, line, elapsed)
+        self._set_status(line)
+        if tracker is not None:
+            tracker.sync_finished(outcome.deployed)
+
+    def _reconcile(self, cfg, trigger: str):
+        from syncd.deploy import Outcome, reconcile
+
+        try:
+            return reconcile(cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set)
+        except SyncdError as exc:
+            result = "blocked" if isinstance(exc, Blocked) else "error"
+            outcome = Outcome(result, str(exc), exc.exit_code)
+        except Exception as exc:  # a bug must not kill the daemon; log it, back off, go on
+            self.log.exception("sync (%s) raised", trigger)
+            outcome = Outcome("error", f"{type(exc).__name__}: {exc}", 1)
+        _record_unrecorded(cfg, outcome)
+        return outcome
+
+    def _on_step(self, step: str, detail=None) -> None:
+        self._set_status(step_line(step, detail))
+
+    def _wait_for_lock(self, cfg) -> bool:
+        """Wait, stop-aware, while a CLI `syncd sync` holds the per-config lock."""
+        from syncd.lock import SyncLock
+
+        announced = False
+        while not self._stop.is_set():
+            try:
+                with SyncLock(cfg.state_dir, wait=False):
+                    return True
+            except Blocked:
+                if not announced:
+                    self.log.info("another sync of this config is running; waiting for it")
+                    self._set_status("waiting for another sync of this config")
+                    announced = True
+                self._stop.wait(0.5)
+        return False
+
+
+def _record_unrecorded(cfg, outcome) -> None:
+    """reconcile() raised instead of recording: put the error where `syncd status` looks."""
+    from syncd.state import State, now_iso
+
+    try:
+        State(cfg.state_dir).update_status(result=outcome.result, reason=outcome.reason, last_sync=now_iso())
+    except OSError:
+        pass
+
+
+def _sync_budget(cfg) -> float:
+    """Longest a healthy sync may take before the watchdog is let go (a hung git, a lost lock)."""
+    hooks = len(cfg.hooks.pre_restart) + len(cfg.hooks.post_deploy) + len(cfg.hooks.on_failure)
+    return cfg.hooks.timeout * (hooks + 1) + 2 * (cfg.health.timeout + cfg.health.settle) + 600
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def run_daemon(config_path: Path) -> int:
+    from syncd.config import load_config
+
+    cfg = load_config(Path(config_path))
+    return Daemon(config_path, cfg).run()
