@@ -79,7 +79,7 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     healthy, note = undo(ctx, ctx.entry)
     if ctx.upstream and not ctx.rollback_to and not stopping and ctx.upstream != ctx.head:
         ctx.state.quarantine(ctx.upstream)
-    ctx.target = ctx.head
+    ctx.failed, ctx.target = ctx.target or ctx.upstream, ctx.head
     ctx.result = "rolled-back" if healthy else "error"
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
@@ -132,7 +132,8 @@ def finish(ctx: Context) -> Outcome:
     noteworthy = ctx.result in ("deployed", "rolled-back") or (
         ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
     if noteworthy:
-        ctx.state.append_history({"time": now_iso(), "from": ctx.head, "to": ctx.target, "result": ctx.result,
+        frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
+        ctx.state.append_history({"time": now_iso(), "from": frm, "to": ctx.target, "result": ctx.result,
                                   "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
     level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
     _LOG.log(level, "%s %s%s (%.1fs)", ctx.result, short(deployed), f": {ctx.reason}" if ctx.reason else "", duration)

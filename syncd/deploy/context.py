@@ -41,6 +41,7 @@ class Context:
     dropin_changed: bool = False
     secrets_changed: bool = False
     entry: Entry | None = None  # journal entry once mutations began
+    failed: str | None = None  # the commit that was rolled back
     result: str | None = None
     reason: str | None = None
 
