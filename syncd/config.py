@@ -167,20 +167,6 @@ def load_config(path: Path) -> Config:
     )
 
 
-def resolve_owner(owner: str) -> tuple[int, int]:
-    """uid and gid for "user" or "user:group" (a bare user means the user's primary group).
-
-    Raises KeyError naming what does not exist. Numeric ids are accepted as they are.
-    """
-    user, _, group = owner.partition(":")
-    uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
-    if group:
-        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    else:
-        gid = pwd.getpwuid(uid).pw_gid
-    return uid, gid
-
-
 def parse_duration(value) -> float:
     """Seconds from a number (>= 0) or a string such as "90s", "5m", "1h30m", "250ms".
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import Config, load_config, parse_duration, resolve_owner
+from syncd.chown import parse_owner as resolve_owner
+from syncd.config import Config, load_config, parse_duration
 from syncd.errors import EXIT_USAGE, ConfigError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "config-examples"
@@ -383,7 +384,7 @@ def _owner_exists(owner: str) -> bool:
     try:
         resolve_owner(owner)
         return True
-    except KeyError:
+    except ValueError:
         return False
 
 

@@ -67,8 +67,7 @@ def chown_changed(ctx: Context):
     uid, gid = parse_owner(ctx.cfg.service.owner)
     paths = ctx.git.changed_paths(ctx.head, ctx.target)
     report = chown(ctx.cfg.repo.path, paths, uid, gid)
-    _LOG.info("chown: %d changed path(s) to %s (%s)", len(paths), ctx.cfg.service.owner, report.summary()
-              if hasattr(report, "summary") else report)
+    _LOG.info("chown: %d changed path(s) to %s (%s)", len(paths), ctx.cfg.service.owner, report.summary())
     return GO
 
 

@@ -76,7 +76,9 @@ class Git:
     # -- questions ---------------------------------------------------------------------------
     def rev(self, ref: str) -> str | None:
         proc = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
-        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode().strip() or None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
