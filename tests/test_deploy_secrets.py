@@ -238,3 +238,225 @@ def test_credentials_delivery(shared_credentials_mount, deployment):
     dropin = d.dropin.read_text()
     assert f"LoadCredential=DB_PASSWORD:{secrets_dir(d) / 'credentials' / 'DB_PASSWORD'}" in dropin
     assert mode(d.dropin) == 0o644 and values["DB_PASSWORD"] not in dropin
+
+
+# -- 2. every kind of value, byte for byte, in each delivery mode --------------------------------
+
+@pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
+def test_hard_values_round_trip_exactly(shared_credentials_mount, deployment, delivery):
+    d, s, report = deployed_with_secrets(deployment, HARD_VALUES, delivery=delivery, app=CRED_APP)
+    seen = report["creds"] if delivery == "credentials" else report["env"]
+    for name, value in HARD_VALUES.items():
+        assert name in seen, f"{name} did not reach the service ({delivery})"
+        assert seen[name] == value, f"{name} changed on its way to the service ({delivery})"
+    if delivery == "credentials":
+        for name, value in HARD_VALUES.items():
+            assert (secrets_dir(d) / "credentials" / name).read_bytes() == value.encode("utf-8")
+
+
+# -- 3. precedence: env.files, then env.secrets, then env.vars ----------------------------------
+
+def test_precedence_files_then_secrets_then_vars(deployment):
+    secret_b = "secret-b-" + pysecrets.token_hex(8)
+    secret_c = "secret-c-" + pysecrets.token_hex(8)
+    d = deployment()
+    d.sync()
+    s = Secrets(d)
+    s.set({"B": secret_b, "C": secret_c, "D": "only-secret-" + pysecrets.token_hex(4)})
+    d.commit({"deploy/production.env": "A=from-file\nB=from-file\nC=from-file\n", "VERSION": "v2\n"})
+    d.write_config(s.config(extra='files = ["deploy/production.env"]\n\n[env.vars]\nC = "from-vars"\n'))
+    pid = d.running()["pid"]
+    d.sync()
+    env = restarted(d, pid, "v2")["env"]
+    assert (env["A"], env["B"], env["C"]) == ("from-file", secret_b, "from-vars")
+    # C is overridden by a plain var: it is plain now (visible in show), and no stale copy of the
+    # secret value stays in the delivered file.
+    delivered = (secrets_dir(d) / "environment").read_text()
+    assert "B=" in delivered and "D=" in delivered
+    assert "C=" not in delivered and secret_c not in delivered
+    shown = d.show("Environment")["Environment"]
+    assert "C=from-vars" in shown and "A=from-file" in shown
+    assert secret_b not in shown and secret_c not in shown
+    assert secret_c not in d.dropin.read_text()
+    # Removing the override brings the secret back, through the file again.
+    d.write_config(s.config(extra='files = ["deploy/production.env"]\n'))
+    pid = d.running()["pid"]
+    d.sync()
+    env = restarted(d, pid, "v2")["env"]
+    assert env["C"] == secret_c
+    assert "C=from-file" not in d.show("Environment")["Environment"]
+    assert secret_c in (secrets_dir(d) / "environment").read_text()
+
+
+# -- 4. a failed deploy with changed secrets is undone from the previous commit -------------------
+
+def plaintext_hits(root: Path, values) -> list[str]:
+    """Files under root holding any of the values, plainly or inside a base64 string of a JSON file."""
+    import base64
+    import binascii
+
+    hits = []
+    needles = [v.encode("utf-8") for v in values if v]
+    for path in all_files(root):
+        data = path.read_bytes()
+        blobs = [data]
+        if path.suffix in (".json", ".jsonl"):
+            for text in _json_strings(data):
+                try:
+                    blobs.append(base64.b64decode(text, validate=True))
+                except (binascii.Error, ValueError):
+                    pass
+        if any(n in blob for n in needles for blob in blobs):
+            hits.append(str(path))
+    return hits
+
+
+def _json_strings(data: bytes):
+    docs = []
+    try:
+        docs = [json.loads(data)]
+    except ValueError:
+        for line in data.splitlines():
+            try:
+                docs.append(json.loads(line))
+            except ValueError:
+                pass
+    stack = docs
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def toml_argv(argv: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(a) for a in argv) + "]"
+
+
+@pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
+def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount, deployment, delivery):
+    old = {"DB_PASSWORD": "old-db-" + pysecrets.token_urlsafe(12), "TOKEN": "old-tok-" + pysecrets.token_urlsafe(12)}
+    new = {"DB_PASSWORD": "new-db-" + pysecrets.token_urlsafe(12), "TOKEN": "new-tok-" + pysecrets.token_urlsafe(12)}
+    d, s, report = deployed_with_secrets(deployment, old, delivery=delivery, app=CRED_APP)
+    seen = (lambda r: r["creds"]) if delivery == "credentials" else (lambda r: {n: r["env"][n] for n in old})
+    assert seen(report) == old
+    delivered_before = {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))}
+    dropin_before = d.dropin.read_bytes()
+    # A pre_restart hook holds the deploy after the new secrets are installed, so the state dir can be
+    # searched while the journal exists.
+    gate = d.base / "gate"
+    gate.mkdir()
+    os.chown(gate, d.user.pw_uid, d.user.pw_gid)
+    hook = ["sh", "-c", f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
+                        f"i=$((i+1)); done"]
+    d.write_config(s.config(delivery, extra=f"\n[hooks]\npre_restart = [{toml_argv(hook)}]\n"))
+    s.set(new)
+    bad = d.commit({"VERSION": "broken-3\n"}, "new secrets and a broken app")
+    pid = d.running()["pid"]
+    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (gate / "held").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pre_restart hook never ran"
+            time.sleep(0.05)
+        assert (d.state / d.config.stem / "journal.json").exists()
+        # Mid-deploy: the new values are delivered, the state dir holds neither old nor new ones.
+        assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
+        delivered_to = [d.dropin.parent] + ([secrets_dir(d)] if secrets_dir(d).exists() else [])
+        assert all(plaintext_hits(root, [v]) for v in new.values() for root in delivered_to[-1:])  # control
+    finally:
+        (gate / "go").touch()
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert "rolled-back" in out
+    report = restarted(d, pid, "v2")
+    assert seen(report) == old
+    assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
+    assert d.dropin.read_bytes() == dropin_before
+    assert mode(d.dropin) == (0o600 if delivery == "environment" else 0o644)
+    assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
+    for value in [*old.values(), *new.values()]:
+        assert value not in out + err
+    st = d.status()
+    assert st["result"] == "rolled-back" and bad in st["quarantined"]
+
+
+# -- 5. undecryptable or tampered secrets block the deploy and touch nothing ---------------------
+
+def _line_no(text: str, name: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(name + "="))
+
+
+def _replace_line(text: str, name: str, new: str) -> str:
+    return "".join(new + "\n" if line.startswith(name + "=") else line + "\n" for line in text.splitlines())
+
+
+def _copy(text: str, name: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(name + "=")).split("=", 1)[1]
+
+
+def _flip(text: str, name: str) -> str:
+    value = _copy(text, name)
+    mid = len(value) // 2
+    flipped = value[:mid] + ("A" if value[mid] != "A" else "B") + value[mid + 1:]
+    return _replace_line(text, name, f"{name}={flipped}")
+
+
+def _swap(text: str, a: str, b: str) -> str:
+    ca, cb = _copy(text, a), _copy(text, b)
+    return _replace_line(_replace_line(text, a, f"{a}={cb}"), b, f"{b}={ca}")
+
+
+def _truncate(text: str, name: str) -> str:
+    line = f"{name}={_copy(text, name)}"
+    return text[:text.index(line) + len(line) // 2]  # the file ends in the middle of the line
+
+
+BLOCKED_CASES = {
+    # label: (mutate committed text, config change, variable the message names, message fragment)
+    "flipped byte": (lambda t: _flip(t, "TOKEN"), None, "TOKEN", "does not decrypt"),
+    "swapped between names": (lambda t: _swap(t, "DB_PASSWORD", "TOKEN"), None, "DB_PASSWORD", "does not decrypt"),
+    "truncated line": (lambda t: _truncate(t, "TOKEN"), None, "TOKEN", ""),
+    "unknown version": (lambda t: _replace_line(t, "TOKEN", "TOKEN=v7:" + _copy(t, "TOKEN")[3:]), None, "TOKEN", "v7"),
+    "plaintext pasted": (lambda t: t + "PASTED=" + PASTED + "\n", None, "PASTED", ""),
+    "wrong key": (None, "other.key", "DB_PASSWORD", "not one of"),
+    "key file missing": (None, "missing.key", "DB_PASSWORD", "missing.key"),
+}
+PASTED = "pasted-plain-" + pysecrets.token_urlsafe(16)
+
+
+def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
+    values = {"DB_PASSWORD": "db-" + pysecrets.token_urlsafe(24), "TOKEN": "tok-" + pysecrets.token_urlsafe(24)}
+    d, s, _report = deployed_with_secrets(deployment, values)
+    keygen(d.base / "keys" / "other.key")
+    good = s.path.read_text()
+    head, dropin = d.head(), d.dropin.read_bytes()
+    delivered = (secrets_dir(d) / "environment").read_bytes()
+    pid = running_pid(d)
+    for n, (label, (mutate, key, name, fragment)) in enumerate(BLOCKED_CASES.items()):
+        text = mutate(good) if mutate else good
+        d.commit({s.rel: text, "VERSION": f"v3-{n}\n"}, f"case {label}")
+        d.write_config(s.config(key=d.base / "keys" / key if key else None))
+        out = d.sync(check=None)
+        msg = out.stdout + out.stderr
+        where = f"{s.rel}:{_line_no(good if name != 'PASTED' else text, name)}"
+        assert out.returncode == 3, f"{label}: exit {out.returncode}\n{msg}"
+        assert where in msg and name in msg and fragment in msg, f"{label}: message lacks {where} {name} {fragment!r}:\n{msg}"
+        for secret in [*values.values(), PASTED]:
+            assert secret not in msg, f"{label}: a secret value was printed"
+        # Untouched: tree, branch, drop-in, delivered file, running process.
+        assert d.head() == head, label
+        assert (d.tree / "VERSION").read_text() == "v2\n", label
+        assert git(d.tree, "status", "--porcelain") == "", label
+        assert d.dropin.read_bytes() == dropin, label
+        assert (secrets_dir(d) / "environment").read_bytes() == delivered, label
+        assert running_pid(d) == pid, label
+        st = d.status()
+        assert st["result"] == "blocked" and where in st["reason"], label
+        assert all(secret not in json.dumps(st) for secret in [*values.values(), PASTED]), label
+    assert d.running()["env"]["TOKEN"] == values["TOKEN"]
