@@ -42,6 +42,8 @@ def shipped_service_lines() -> list[str]:
     lines = []
     for line in (UNITS / "syncd.service").read_text().splitlines():
         key = line.split("=", 1)[0].strip()
+        if key == "WatchdogSec":
+            line = "WatchdogSec=2"  # short, so every test also shows the pings keep a busy daemon alive
         if key in KEPT:
             lines.append(line)
     assert any(line == "Type=notify" for line in lines)
@@ -158,10 +160,15 @@ def test_active_after_ready_then_a_push_deploys_without_polling(user_manager, se
         wait_for(lambda: running_version(d) == "v2", what="v2 to run")
         st = wait_for(lambda: settled(d) if d.status()["deployed"] == sha else None, what="status deployed")
         assert st["upstream"] == sha
-        assert st["next_run"] is None  # polling is off: the watch alone did it
-        assert any(h["to"] == sha and "push" in h.get("trigger", "") for h in json.loads(
-            d.syncd("history", "--json", check=0).stdout))
+        assert st["next_run"] is None  # polling is off
+        # That push may have been picked up by the start sync; once idle, only the watch can see one.
+        sha3 = d.commit({"VERSION": "v3\n"})
+        wait_for(lambda: d.status()["deployed"] == sha3, what="v3 deployed")
+        history = json.loads(d.syncd("history", "--json", check=0).stdout)
+        assert any(h["to"] == sha3 and "push" in h.get("trigger", "") for h in history), history
         assert "healthy at" in unit.status_text() or "up to date at" in unit.status_text()
+        assert unit.show("NRestarts", "ActiveState") == {"NRestarts": "0", "ActiveState": "active"}
+        assert "WatchdogUSec=2s" in systemctl("show", unit.name, "-pWatchdogUSec").stdout
     finally:
         d.close()
 
@@ -211,7 +218,7 @@ def test_ten_quick_pushes_and_a_cli_sync_never_overlap(deployment, daemon_for, s
     history = json.loads(d.syncd("history", "--json", check=0).stdout)
     assert 1 <= deploys <= 10  # coalesced: never more deploys than pushes
     assert sum(1 for h in history if h["result"] == "deployed") == deploys
-    assert unit.show("ActiveState")["ActiveState"] == "active"
+    assert unit.show("ActiveState", "NRestarts") == {"ActiveState": "active", "NRestarts": "0"}
 
 
 def test_fetch_failure_backs_off_shows_the_error_and_recovers(deployment, daemon_for):
@@ -224,7 +231,7 @@ def test_fetch_failure_backs_off_shows_the_error_and_recovers(deployment, daemon
     d.origin.rename(away)
     try:
         st = wait_for(lambda: (lambda s: s if s["result"] == "error" else None)(d.status()), what="an error")
-        assert st["reason"]
+        assert st["reason"] and st["fetch_error"]
         info = wait_for(lambda: (lambda i: i if i["fetch_failures"] >= 2 else None)(unit.daemon_json()),
                         what="two failed fetches")
         assert info["next_run"] is not None and info["last_error"]
@@ -236,6 +243,7 @@ def test_fetch_failure_backs_off_shows_the_error_and_recovers(deployment, daemon
     sha = d.commit({"VERSION": "v2\n"})
     wait_for(lambda: d.status()["deployed"] == sha and settled(d), timeout=30, what="recovery")
     wait_for(lambda: unit.daemon_json()["fetch_failures"] == 0, what="backoff reset")
+    assert d.status()["fetch_error"] is None
     wait_for(lambda: running_version(d) == "v2", what="v2 to run")
 
 

@@ -327,3 +327,28 @@ def test_local_branch_tracker_tells_own_moves_from_operator_commits():
     ref[0] = "C"
     tracker.moved()
     assert tracker.sync_finished(deployed="M2") and fired == ["local-commit"]
+
+
+# -- what WATCHDOG=1 vouches for -------------------------------------------------------------------
+
+
+def test_watchdog_health_follows_the_scheduler_and_the_worker():
+    from syncd.config import HealthConfig, HooksConfig
+    from syncd.daemon.loop import Daemon
+
+    cfg = SimpleNamespace(hooks=HooksConfig(), health=HealthConfig())
+    daemon = Daemon(Path("/nonexistent.toml"), cfg, notifier=Notifier({}))
+    assert not daemon._healthy()  # nothing armed yet
+    daemon.schedule = Schedule(sched_cfg(interval=0), lambda r: None, heartbeat=0.2).start()
+    daemon.flight = SingleFlight(lambda reasons: None).start()
+    try:
+        assert daemon._healthy()
+        daemon.flight.close()
+        assert daemon.flight.join(2)
+        assert not daemon._healthy()  # the sync worker died: let systemd restart us
+        daemon.flight = SingleFlight(lambda reasons: None).start()
+        assert daemon._healthy()
+    finally:
+        daemon.schedule.shutdown()
+    assert not daemon._healthy()  # the scheduler stopped dispatching
+    daemon.flight.close()
