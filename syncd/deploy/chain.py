@@ -72,7 +72,7 @@ def run_steps(ctx: Context, steps) -> bool:
 
 def roll_back(ctx: Context, exc: Exception) -> None:
     why = _describe(exc)
-    stopping = "SIGTERM" in why
+    stopping = bool(ctx.should_stop and ctx.should_stop())  # interrupted, not judged: no quarantine
     _LOG.error("deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head))
     if ctx.on_step:
         ctx.on_step("undo", short(ctx.head))
