@@ -460,3 +460,130 @@ def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
         assert st["result"] == "blocked" and where in st["reason"], label
         assert all(secret not in json.dumps(st) for secret in [*values.values(), PASTED]), label
     assert d.running()["env"]["TOKEN"] == values["TOKEN"]
+
+
+# -- 6. a long random secret appears nowhere it should not ---------------------------------------
+
+def _world_readable_hits(roots, needle: str) -> list[str]:
+    hits = []
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in all_files(root):
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH and needle.encode() in path.read_bytes():
+                hits.append(str(path))
+    return hits
+
+
+def test_a_long_random_secret_leaks_nowhere(deployment):
+    secret = pysecrets.token_urlsafe(36)  # 48 url-safe characters
+    later = pysecrets.token_urlsafe(36)
+    d = deployment()
+    outputs = []
+
+    def run(*args, check=None):
+        proc = d.syncd(*args, check=check)
+        outputs.append((args, proc.stdout + proc.stderr))
+        return proc
+
+    run("-v", "sync", check=0)
+    s = Secrets(d)
+    s.set({"DB_PASSWORD": secret, "OTHER": "x"})
+    d.commit({"VERSION": "v2\n"}, "a secret")
+    d.write_config(s.config())
+    pid = d.running()["pid"]
+    run("-v", "sync", "--dry-run", check=0)
+    run("-v", "sync", check=0)
+    assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == secret  # control: it is delivered
+    assert secret in (secrets_dir(d) / "environment").read_text()
+    for args in (["status"], ["status", "--json"], ["render"], ["-v", "render"], ["history"], ["history", "--json"]):
+        run(*args, check=0)
+    # A failing deploy that changes the secret, rolled back (the old one comes back).
+    s.set({"DB_PASSWORD": later})
+    d.commit({"VERSION": "broken-2\n"}, "broken, with a new secret")
+    run("-v", "sync", check=1)
+    assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == secret
+    # A blocked deploy: the secret's own line is damaged.
+    d.commit({s.rel: _flip(s.path.read_text(), "DB_PASSWORD"), "VERSION": "v3\n"}, "damaged")
+    run("-v", "sync", check=3)
+    run("-v", "render", check=0)  # renders the tree's HEAD, which still has the good file
+    for args in (["status"], ["status", "--json"], ["history"], ["history", "--json"]):
+        run(*args, check=0)
+    # A blocked deploy with a wrong key, and render with it.
+    keygen(d.base / "keys" / "other.key")
+    d.write_config(s.config(key=d.base / "keys" / "other.key"))
+    run("-v", "sync", check=3)
+    run("-v", "render", check=3)
+    run("status", check=0)
+
+    for args, text in outputs:
+        for value in (secret, later):
+            assert value not in text, f"`syncd {' '.join(args)}` printed a secret value"
+    assert plaintext_hits(d.state, [secret, later]) == []
+    unit_dir = d.unit_file.parent
+    assert _world_readable_hits([d.tree, secrets_dir(d).parent, unit_dir, d.state], secret) == []
+    assert _world_readable_hits([d.tree, secrets_dir(d).parent, unit_dir, d.state], later) == []
+    everything = subprocess.run(["systemctl", "--user", "show", d.unit], capture_output=True, text=True).stdout
+    assert secret not in everything and later not in everything
+    cat = subprocess.run(["systemctl", "--user", "cat", d.unit], capture_output=True, text=True).stdout
+    assert secret not in cat
+
+
+# -- 7. render masks values; render and status warn before a lock-out ---------------------------
+
+@pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
+def test_render_masks_secret_values(deployment, delivery):
+    values = {"DB_PASSWORD": "pw-" + pysecrets.token_urlsafe(24), "MULTI": "l1-" + pysecrets.token_hex(8) + "\nline2 %$\"'"}
+    d = deployment()
+    d.sync()
+    s = Secrets(d)
+    s.set(values)
+    d.commit({}, "secrets")
+    d.sync()  # deploys the commit (no secrets configured yet)
+    d.write_config(s.config(delivery, extra='\n[env.vars]\nPLAIN = "plain-visible"\n'))
+    out = d.syncd("render", check=0).stdout
+    for value in values.values():
+        assert value not in out
+        for part in value.splitlines():
+            assert part not in out
+    assert "DB_PASSWORD" in out and "MULTI" in out
+    assert "plain-visible" in out  # plain values are shown
+    if delivery == "environment":
+        assert 'Environment="DB_PASSWORD=********"' in out
+    assert "warning" not in out
+
+
+def test_render_and_status_warn_when_the_server_key_is_not_a_recipient(deployment):
+    d = deployment()
+    d.sync()
+    s = Secrets(d)
+    staging = keygen(d.base / "keys" / "staging.key")
+    secret = "only-staging-" + pysecrets.token_urlsafe(16)
+    s.path.parent.mkdir(parents=True, exist_ok=True)
+    # The developer created the file for the staging key only: production cannot open it.
+    secrets_cli("set", str(s.path), "DB_PASSWORD", "--recipient", staging, "--env", "production", value=secret)
+    d.commit({}, "secrets for the wrong key")
+    d.sync()  # the commit is deployed; secrets are not configured yet
+    d.write_config(s.config())
+    dropin, pid = d.dropin.read_bytes(), running_pid(d)
+    render = d.syncd("render")
+    text = render.stdout + render.stderr
+    assert "not among its recipients" in text and s.rel in text and s.recipient in text, text
+    st = d.status()
+    assert any(s.rel in w and "not among its recipients" in w for w in st["warnings"]), st["warnings"]
+    status_text = d.syncd("status", check=0).stdout
+    assert "warning:" in status_text and "not among its recipients" in status_text
+    out = d.sync(check=3)
+    assert f"{s.rel}:5: DB_PASSWORD" in out.stdout + out.stderr and "not one of" in out.stdout + out.stderr
+    assert d.dropin.read_bytes() == dropin and running_pid(d) == pid
+    assert "not among its recipients" in d.syncd("status", check=0).stdout
+    for text in (render.stdout, render.stderr, status_text, out.stdout, out.stderr, json.dumps(st)):
+        assert secret not in text
+    # Re-encrypted for production too (with the staging key, as the docs say): the warning goes away.
+    secrets_cli("recipients", str(s.path), "--add", s.recipient, "--key", str(d.base / "keys" / "staging.key"))
+    d.commit({}, "add the production recipient")
+    d.sync()
+    assert d.status()["warnings"] == []
+    assert "warning" not in d.syncd("render", check=0).stdout
+    assert wait_report(d, lambda r: r["env"].get("DB_PASSWORD") == secret)
