@@ -89,6 +89,7 @@ class Daemon:
         self._published: dict | None = None
         self._started = _now()
         self._last_ping = 0.0
+        self._was_healthy = True
 
     # -- main thread -----------------------------------------------------------------------
     def run(self) -> int:
@@ -250,11 +251,13 @@ class Daemon:
         now = time.monotonic()
         if now - self._last_ping < interval / 4:
             return
-        if self._healthy():
+        healthy = self._healthy()
+        if healthy:
             self.notifier.watchdog()
             self._last_ping = now
-        else:
-            self.log.warning("not pinging the watchdog: scheduler or sync worker unhealthy")
+        elif self._was_healthy:
+            self.log.warning("not pinging the watchdog: the scheduler or the sync worker is stuck or dead")
+        self._was_healthy = healthy
 
     def _publish(self, force: bool = False) -> None:
         """Write daemon.json (pid, next run, triggers) for `syncd status`, when it changed."""

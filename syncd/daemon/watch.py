@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,12 +148,16 @@ def targets_for(repo_cfg, watch_remote: bool = True) -> tuple[list[RefTarget], l
     targets: list[RefTarget] = []
     tree = Path(repo_cfg.path)
     if watch_remote:
-        url = remote_url(tree, repo_cfg.remote)
+        try:
+            url = remote_url(tree, repo_cfg.remote)
+        except (OSError, subprocess.SubprocessError) as exc:  # no tree yet: the sync will say so
+            url = None
+            notes.append(f"cannot read the url of remote {repo_cfg.remote!r} in {tree}: {exc}")
         path = local_path_of(url, tree) if url else None
         gd = git_dir_of(path) if path else None
         if gd is not None:
             targets.append(RefTarget("remote", gd.resolve(), f"refs/heads/{repo_cfg.branch}"))
-        elif url is None:
+        elif url is None and not notes:
             notes.append(f"remote {repo_cfg.remote!r} has no url in {tree}")
         else:
             notes.append(f"remote {repo_cfg.remote!r} is not a repository on this host; polling only")
