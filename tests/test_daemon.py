@@ -317,3 +317,29 @@ def test_broken_config_at_start_fails_without_restart_loop(deployment, daemon_fo
     props = unit.show("ActiveState", "ExecMainStatus", "NRestarts")
     assert props == {"ActiveState": "failed", "ExecMainStatus": "2", "NRestarts": "0"}
     assert "schedule.interval" in unit.log_text()
+
+
+def test_a_commit_made_on_the_server_is_deployed_once(deployment, daemon_for):
+    d = deployment(local_branch="local", extra_config=schedule("0", "true"))
+    unit = daemon_for(d)
+    unit.start()
+    wait_for(lambda: settled(d), what="the first sync")
+    (d.tree / "VERSION").write_text("v1-local\n")
+    git(d.tree, "commit", "--quiet", "-am", "operator: local config", user=d.user)
+    local = d.head()
+    wait_for(lambda: d.status()["deployed"] == local and settled(d), what="the operator's commit deployed")
+    assert running_version(d) == "v1-local"
+    sha = d.commit({"app.py": (d.dev / "app.py").read_text() + "# v2\n"})  # upstream merges over it
+    wait_for(lambda: git(d.tree, "rev-parse", "HEAD^2", check=False) == sha and settled(d), what="the merge deployed")
+    assert git(d.tree, "rev-parse", "HEAD^1") == local  # the local commit is kept
+    wait_for(lambda: unit.status_text().startswith("healthy at"), what="the daemon to go idle")
+
+    def syncs():  # every reconcile logs one result line (an up-to-date one too)
+        text = unit.log_text()
+        return text.count("sync (") + text.count("up-to-date ")
+
+    before = syncs()
+    time.sleep(1.5)  # the merge moved the branch: that must not start a loop of syncs
+    assert syncs() == before, unit.log_text()
+    history = json.loads(d.syncd("history", "--json", check=0).stdout)
+    assert [h["trigger"] for h in history if h["to"] == local] == ["local-commit"]
