@@ -240,6 +240,35 @@ def test_credentials_delivery(shared_credentials_mount, deployment):
     assert mode(d.dropin) == 0o644 and values["DB_PASSWORD"] not in dropin
 
 
+
+def test_switching_delivery_leaves_no_stale_plaintext_and_survives_a_restart_without_syncd(
+        shared_credentials_mount, deployment):
+    values = {"DB_PASSWORD": "sw-" + pysecrets.token_urlsafe(24)}
+    d, s, report = deployed_with_secrets(deployment, values, app=CRED_APP)
+    steps = [("credentials", ["credentials/DB_PASSWORD"], 0o644),
+             ("environment", [], 0o600),
+             ("environment-file", ["environment"], 0o644)]
+    for delivery, files, dropin_mode in steps:
+        d.write_config(s.config(delivery))
+        pid = d.running()["pid"]
+        d.sync()
+        report = restarted(d, pid, "v2")
+        got = report["creds"] if delivery == "credentials" else report["env"]
+        assert got.get("DB_PASSWORD") == values["DB_PASSWORD"], delivery
+        present = sorted(str(p.relative_to(secrets_dir(d))) for p in all_files(secrets_dir(d)))
+        assert present == files, f"{delivery}: stale secret files {present}"
+        assert mode(d.dropin) == dropin_mode, delivery
+        assert (values["DB_PASSWORD"] in d.dropin.read_text()) == (delivery == "environment"), delivery
+        # As after a reboot: the unit starts with its secrets from what is on disk, no syncd involved.
+        pid = d.running()["pid"]
+        subprocess.run(["systemctl", "--user", "stop", d.unit], check=True)
+        subprocess.run(["systemctl", "--user", "daemon-reload"], check=True)
+        subprocess.run(["systemctl", "--user", "start", d.unit], check=True)
+        report = restarted(d, pid, "v2")
+        got = report["creds"] if delivery == "credentials" else report["env"]
+        assert got.get("DB_PASSWORD") == values["DB_PASSWORD"], f"{delivery}: lost on a cold start"
+
+
 # -- 2. every kind of value, byte for byte, in each delivery mode --------------------------------
 
 @pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
