@@ -283,6 +283,30 @@ def test_hard_values_round_trip_exactly(shared_credentials_mount, deployment, de
             assert (secrets_dir(d) / "credentials" / name).read_bytes() == value.encode("utf-8")
 
 
+
+def test_value_limits_depend_on_the_delivery(shared_credentials_mount, deployment):
+    """An environment entry is limited (kernel: 128 KiB per string; systemd: no Unicode
+    noncharacters); a credential is a file and is not. A refused value blocks the deploy naming
+    the secrets file, line and variable."""
+    big = ("0123456789abcdef" * 64 + "\n") * 200  # about 200 KiB
+    odd = "a\ufffeb"
+    d, s, report = deployed_with_secrets(deployment, {"BIG": big, "ODD": odd}, delivery="credentials", app=CRED_APP)
+    assert report["creds"] == {"BIG": big, "ODD": odd}
+    text = s.path.read_text()
+    dropin, pid = d.dropin.read_bytes(), running_pid(d)
+    d.write_config(s.config("environment-file"))
+    out = d.sync(check=3)
+    msg = out.stdout + out.stderr
+    assert f"{s.rel}:{_line_no(text, 'BIG')}: BIG" in msg and "bytes" in msg, msg
+    assert big[:40] not in msg
+    assert d.dropin.read_bytes() == dropin and running_pid(d) == pid
+    s.set({"BIG": "small"})
+    d.commit({}, "smaller")
+    out = d.sync(check=3)
+    msg = out.stdout + out.stderr
+    assert f"{s.rel}:{_line_no(text, 'ODD')}: ODD" in msg and "noncharacter" in msg, msg
+
+
 # -- 3. precedence: env.files, then env.secrets, then env.vars ----------------------------------
 
 def test_precedence_files_then_secrets_then_vars(deployment):

@@ -68,16 +68,19 @@ def render(cfg: Config, read_blob, secrets_path: Path) -> Rendered:
         data, display = _read_source(read_blob, cfg.repo.path, rel)
         sources.append(("secret", display, _decrypt(data, display, cfg.env.key)))
     origin: dict[str, str] = {}
+    where: dict[str, str] = {}  # "FILE:LINE" or "env.vars", for messages (never a value)
     values: dict[str, str] = {}
-    for kind, _display, entries in sources:
-        for name, value, _line in entries:
+    for kind, display, entries in sources:
+        for name, value, line in entries:
             values.pop(name, None)  # later wins, and takes the later position
-            values[name], origin[name] = value, kind
+            values[name], origin[name], where[name] = value, kind, f"{display}:{line}"
     for name, value in cfg.env.vars.items():
         values.pop(name, None)
-        values[name], origin[name] = value, "var"
+        values[name], origin[name], where[name] = value, "var", "env.vars"
     for name, value in values.items():
-        quoting.check_env_value(name, value, "env.vars" if origin[name] == "var" else "env file")
+        if origin[name] == "secret" and cfg.env.secrets_delivery == CREDENTIALS:
+            continue  # a file, not an environment entry: no exec-size or systemd env limits
+        quoting.check_env_value(name, value, where[name])
     missing = [n for n in cfg.env.required if n not in values]
     if missing:
         raise EnvError(f"{cfg.source}: env.required: not set by any env source: {', '.join(missing)}")
@@ -90,7 +93,8 @@ def _decrypt(data: bytes, display: str, key: Path | None):
 
     sealed = parse(data, display)
     values = secrets.decrypt_all(sealed, secrets.load_key_for(sealed, key))
-    return [(name, value, 0) for name, value in values.items()]
+    lines = {line.name: line.number for line in sealed.values()}
+    return [(name, value, lines.get(name, 0)) for name, value in values.items()]
 
 
 def _assemble(cfg: Config, values: dict[str, str], origin: dict[str, str], secrets_path: Path) -> Rendered:
