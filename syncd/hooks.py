@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,22 +27,25 @@ def run_hook(argv: tuple[str, ...], *, who: Identity, cwd: Path, timeout: float,
     if os.geteuid() == 0 and who.uid != 0:
         kwargs = {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=_env(who, extra_env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
-    except OSError as exc:
-        raise StepFailed(f"hook {argv[0]!r} could not start: {exc.strerror}") from None
-    deadline = started + timeout
-    while proc.poll() is None:
-        if time.monotonic() > deadline or (should_stop and should_stop()):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            why = "timed out" if time.monotonic() > deadline else "stopped (syncd is shutting down)"
-            raise StepFailed(f"hook {argv[0]!r} {why} after {time.monotonic() - started:.1f}s")
-        time.sleep(0.05)
-    output = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
-    # Hook output can echo anything (even values); keep it out of syncd's own log by default.
-    _LOG.debug("hook %s exited %s (%d bytes of output)", argv[0], proc.returncode, len(output))
+    # Output goes to an unlinked temp file, not a pipe: a chatty hook (pip install) must not block
+    # on a full pipe that nobody reads until it exits.
+    with tempfile.TemporaryFile() as output:
+        try:
+            proc = subprocess.Popen(list(argv), cwd=cwd, env=_env(who, extra_env), stdin=subprocess.DEVNULL,
+                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+        except OSError as exc:
+            raise StepFailed(f"hook {argv[0]!r} could not start: {exc.strerror}") from None
+        deadline = started + timeout
+        while proc.poll() is None:
+            if time.monotonic() > deadline or (should_stop and should_stop()):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                why = "timed out" if time.monotonic() > deadline else "stopped (syncd is shutting down)"
+                raise StepFailed(f"hook {argv[0]!r} {why} after {time.monotonic() - started:.1f}s")
+            time.sleep(0.05)
+        size = output.tell()
+    # Hook output can echo anything (even values); keep it out of syncd's own log.
+    _LOG.debug("hook %s exited %s (%d bytes of output)", argv[0], proc.returncode, size)
     if proc.returncode != 0:
         raise StepFailed(f"hook {argv[0]!r} exited {proc.returncode}")
     _LOG.info("hook %s ok (%.1fs)", argv[0], time.monotonic() - started)

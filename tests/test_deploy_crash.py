@@ -106,3 +106,34 @@ def test_sigkill_then_undo_restores_previous_bytes(deployment):
     assert d.show("MainPID")["MainPID"] == pid
     history = json.loads(d.syncd("history", "--json", check=0).stdout)
     assert any(h.get("trigger") == "recovery" and h["to"] == before for h in history)
+
+
+def test_recover_only_undoes_without_deploying(deployment):
+    from syncd.config import load_config
+    from syncd.deploy import reconcile
+
+    d = deployment()
+    slow = d.base / "slow"
+    hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
+    d.write_config(hook)
+    d.sync()
+    before = d.head()
+    d.commit({"VERSION": "v2\n"})
+    slow.touch()
+    proc = start_sync(d)
+    wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    slow.unlink()
+    outcome = reconcile(load_config(d.config), recover_only=True)
+    assert outcome.result == "recovered"
+    assert journal(d) is None and d.head() == before
+    assert d.status()["result"] == "rolled-back"
+
+
+def test_chatty_hook_does_not_block(deployment):
+    d = deployment()
+    d.write_config('[hooks]\npre_restart = [["/bin/sh", "-c", "head -c 1000000 /dev/zero | tr \\"\\\\0\\" x"]]\n')
+    d.commit({"VERSION": "v2\n"})
+    d.sync()
+    assert wait_version(d, "v2")

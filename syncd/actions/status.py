@@ -30,6 +30,7 @@ def collect(cfg) -> dict:
         "quarantined": state.quarantined(),
         "next_run": daemon.get("next_run"),
         "daemon_pid": daemon.get("pid"),
+        "daemon_status": daemon.get("status"),
         "fetch_error": st.get("fetch_error"),
         "in_flight": (cfg.state_dir / "journal.json").exists(),
         "warnings": _warnings(cfg),
@@ -72,6 +73,8 @@ def run(args) -> int:
     print(f"paused:      {'yes' if info['paused'] else 'no'}")
     print(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
     print(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")
+    if info["daemon_status"]:
+        print(f"daemon:      {info['daemon_status']}")
     if info["fetch_error"]:
         print(f"fetch error: {info['fetch_error']}")
     if info["in_flight"]:

@@ -314,6 +314,8 @@ class Daemon:
         if self._stop.is_set():
             return
         if State(cfg.state_dir).paused:
+            if (cfg.state_dir / "journal.json").exists():  # an interrupted deploy is undone even when paused
+                self._recover(cfg)
             self.log.info("paused: %s ignored", "+".join(reasons))
             self._set_status("paused")
             return
@@ -354,6 +356,14 @@ class Daemon:
             outcome = Outcome("error", f"{type(exc).__name__}: {exc}", 1)
         _record_unrecorded(cfg, outcome)
         return outcome
+
+    def _recover(self, cfg) -> None:
+        from syncd.deploy import reconcile
+
+        try:
+            reconcile(cfg, trigger="recovery", recover_only=True, should_stop=self._stop.is_set)
+        except Exception as exc:  # noqa: BLE001 - reported, retried at the next trigger
+            self.log.error("undoing an interrupted deploy failed: %s", exc)
 
     def _on_step(self, step: str, detail=None) -> None:
         self._set_status(step_line(step, detail))

@@ -33,10 +33,12 @@ class Stopped(Exception):
     """SIGTERM arrived: stop at this safe point."""
 
 
-def run_reconcile(cfg, *, lock_wait=True, **options) -> Outcome:
+def run_reconcile(cfg, *, lock_wait=True, recover_only=False, **options) -> Outcome:
     ctx = make_context(cfg, **options)
-    with SyncLock(cfg.state_dir, wait=lock_wait):
+    with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
         recover(ctx)
+        if recover_only:
+            return Outcome("recovered", None, EXIT_OK, ctx.state.deployed, ctx.state.status().get("upstream"))
         try:
             if run_steps(ctx, PREPARE) and run_steps(ctx, APPLY):
                 ctx.result, ctx.reason = "deployed", "; ".join(ctx.reasons)
