@@ -440,6 +440,49 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
 
 
 
+
+@pytest.mark.parametrize("delivery", ["environment-file", "environment"])
+def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deployment, delivery):
+    old = {"DB_PASSWORD": "old-" + pysecrets.token_urlsafe(16)}
+    new = {"DB_PASSWORD": "new-" + pysecrets.token_urlsafe(16)}
+    d, s, _report = deployed_with_secrets(deployment, old, delivery=delivery)
+    delivered_before = {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))}
+    dropin_before, head = d.dropin.read_bytes(), d.head()
+    gate = d.base / "gate"
+    gate.mkdir()
+    os.chown(gate, d.user.pw_uid, d.user.pw_gid)
+    hook = ["sh", "-c", f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
+                        f"i=$((i+1)); done"]
+    d.write_config(s.config(delivery, extra=f"\n[hooks]\npre_restart = [{toml_argv(hook)}]\n"))
+    s.set(new)
+    d.commit({"VERSION": "v3\n"}, "new secrets")
+    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (gate / "held").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the pre_restart hook never ran"
+            time.sleep(0.05)
+        proc.kill()  # SIGKILL with the new secrets installed and the journal on disk
+        proc.wait()
+    finally:
+        (gate / "go").touch()
+    assert d.head() != head  # the deploy had moved the tree
+    assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
+    # The next sync undoes it first; an edit on the server then blocks it, so the undo alone is seen.
+    with open(d.tree / "app.py", "a") as f:
+        f.write("# hotfix on the server\n")
+    out = d.sync(check=3)
+    assert "uncommitted" in out.stdout + out.stderr
+    assert d.head() == head
+    assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
+    assert d.dropin.read_bytes() == dropin_before
+    assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
+    pid = d.running()["pid"]
+    subprocess.run(["systemctl", "--user", "restart", d.unit], check=True)
+    assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == old["DB_PASSWORD"]
+
+
 @pytest.mark.xfail(strict=True, reason="undo re-renders the previous commit with the NEW config: the restored drop-in "
                    "names EnvironmentFile= but only credentials/ files are installed (see the report of issue 4)")
 def test_failed_deploy_that_also_changed_the_delivery_mode_restores_the_previous_delivery(
