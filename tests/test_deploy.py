@@ -120,10 +120,14 @@ def test_broken_commit_rolled_back_and_quarantined(deployment):
     d.sync()
     good = d.head()
     good_pid = d.running()["pid"]
+    dropin = d.dropin.read_bytes()
     bad = d.commit({"VERSION": "broken-1\n"})
+    d.write_config('\n[env.vars]\nNEW_SETTING = "with the broken version"\n')
     out = d.sync(check=1)
     assert "rolled-back" in out.stdout
     assert d.head() == good
+    assert d.dropin.read_bytes() == dropin
+    assert "NEW_SETTING" not in d.show("Environment")["Environment"]
     assert git(d.tree, "status", "--porcelain") == ""
     report = wait_version(d, "v1")
     assert report["pid"] != good_pid  # restarted on the old version
@@ -131,6 +135,7 @@ def test_broken_commit_rolled_back_and_quarantined(deployment):
     assert st["result"] == "rolled-back" and st["deployed"] == good
     assert bad in st["quarantined"]
     # Not tried again while upstream stays there.
+    d.write_config()
     out = d.sync(check=3)
     assert "quarantined" in out.stdout
     assert d.head() == good
