@@ -117,6 +117,7 @@ def machine_info() -> dict:
         "git": _first_line(["git", "--version"]),
         "systemd": _first_line(["systemctl", "--version"]),
         "syncd_commit": commit,
+        "loadavg_1m": round(os.getloadavg()[0], 2),  # other work on the machine while measuring
         "date": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
     }
 

@@ -15,6 +15,7 @@ step lines), i.e. what syncd adds on top of the restart; "manual own" is git + c
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from common import (PYTHON, Env, Tree, commit_to_origin, fast_import_repo, manua
                     run, run_lines, span, table, write_result)
 
 NAME = "deploy_scaling"
+STEP_DONE = re.compile(r"^step (\w+) done")
 
 
 def syncd_deploy(tree: Tree) -> dict:
@@ -35,8 +37,13 @@ def syncd_deploy(tree: Tree) -> dict:
     restart_judge = span(lines, "-> restart", "step judge done")
     chown = span(lines, "-> chown changed", "step chown_changed done")
     git_steps = span(lines, "-> preflight", "step decide done") + span(lines, "-> move tree", "step move_tree done")
+    steps = {m.group(1): t for t, line in lines if (m := STEP_DONE.search(line))}
+    starts = {name: next((t for t, line in lines if line.startswith(f"-> {name.replace('_', ' ')}")), None)
+              for name in steps}
+    per_step = {name: round(end - starts[name], 4) for name, end in steps.items() if starts[name] is not None}
+    first = next((t for t, line in lines if line.startswith("-> ")), 0.0)
     return {"total": wall, "restart_judge": restart_judge, "own": wall - restart_judge, "chown": chown,
-            "git": git_steps}
+            "git": git_steps, "startup": first, "steps": per_step}
 
 
 def bench_size(env: Env, files: int, reps: int) -> dict:
@@ -91,12 +98,15 @@ def summarise(raw: dict) -> dict:
         "manual_git_s": med(man, "git"),
         "manual_chown_s": med(man, "chown"),
         "manual_restart_s": med(man, "restart"),
+        "syncd_startup_s": med(s0 + s02, "startup"),
+        "syncd_steps_s": {name: median([s["steps"].get(name, 0.0) for s in s0]) for name in s0[0]["steps"]},
+        "syncd_judge_settle_0.2_s": median([s["steps"].get("judge", 0.0) for s in s02]),
     }
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    sizes = [(1_000, 2), (10_000, 2)] if args.quick else [(1_000, 5), (10_000, 5), (100_000, 3)]
+    sizes = [(1_000, 2), (10_000, 2)] if args.quick else [(1_000, 7), (10_000, 7), (100_000, 5)]
     env = Env()
     raws, rows = [], []
     try:
@@ -115,6 +125,12 @@ def main(argv=None) -> dict:
                             r["syncd_own_s"], r["syncd_git_s"], r["syncd_chown_s"], r["manual_own_s"],
                             r["manual_chown_s"]] for r in rows])
     print(text)
+    steps = list(rows[-1]["syncd_steps_s"])
+    step_text = table(["files", "start-up (python, imports, config)"] + steps,
+                      [[r["files"], r["syncd_startup_s"]] + [r["syncd_steps_s"].get(k, 0.0) for k in steps] for r in rows])
+    print("  syncd's steps with settle 0 (median seconds; start-up = process start to the first step):")
+    print(step_text)
+    text += "\n\nsyncd sync (settle 0), median seconds per step:\n\n" + step_text
     write_result(NAME, {"quick": args.quick, "summary": rows, "raw": raws, "table": text,
                         "notes": "median over repetitions; syncd own = wall - (restart + health judge); "
                                  "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart"})

@@ -57,7 +57,7 @@ def profile(tree: Tree, out: Path, top: int = 15) -> dict:
         entries.append({"function": f"{Path(file).name}:{line}({func})", "calls": nc, "tottime_s": round(tt, 4),
                         "cumtime_s": round(ct, 4)})
     popen = sum(e["calls"] for e in entries if e["function"].endswith("(_execute_child)"))
-    waits = sum(e["tottime_s"] for e in entries if e["function"].endswith(("(waitpid)", "(poll)", "(select)")))
+    waits = sum(e["tottime_s"] for e in entries if "select.poll" in e["function"] or "waitpid" in e["function"])
     by_self = sorted(entries, key=lambda e: -e["tottime_s"])[:top]
     syncd_only = [e for e in entries if "syncd" in e["function"] or e["function"].split(":")[0] in SYNCD_FILES]
     syncd_only.sort(key=lambda e: -e["cumtime_s"])
