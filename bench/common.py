@@ -124,7 +124,8 @@ def machine_info() -> dict:
 
 def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    # a smoke run never overwrites the figures of a full run
+    path = RESULTS / (f"{name}-quick.json" if data.get("quick") else f"{name}.json")
     payload = {"benchmark": name, "machine": machine_info(), **data}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"  -> {path.relative_to(ROOT)}")
