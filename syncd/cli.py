@@ -15,24 +15,37 @@ from syncd.errors import SyncdError
 ACTIONS = ("sync", "status", "history", "rollback", "pause", "resume", "render", "run", "demo", "secrets")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="syncd", description="Keep a systemd service in sync with its git repo.")
     parser.add_argument("--config", metavar="PATH", help="config file (default $SYNCD_CONFIG or /etc/syncd/syncd.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in ACTIONS:
-        try:
-            module = importlib.import_module(f"syncd.actions.{name}")
-        except ModuleNotFoundError as exc:  # an action still being built; never hide other errors
-            if exc.name != f"syncd.actions.{name}":
-                raise
-            continue
-        module.register(sub)
+    # Import only the command being run (each import costs start-up time); all of them for help.
+    chosen = _command_in(sys.argv[1:] if argv is None else argv)
+    for name in (chosen,) if chosen else ACTIONS:
+        importlib.import_module(f"syncd.actions.{name}").register(sub)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The first word that names a command, skipping --config's value; None for --help or errors."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--config":
+            skip = True
+        elif word in ("-h", "--help"):
+            return None
+        elif word in ACTIONS:
+            return word
+        elif not word.startswith("-"):
+            return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     log.setup(verbose=args.verbose)
     try:
         return args.func(args)

@@ -17,14 +17,13 @@ def preflight(ctx: Context):
     busy = ctx.git.operation_in_progress()
     if busy:
         raise Blocked(f"a {busy} is in progress in {ctx.cfg.repo.path}; finish or abort it first")
-    branch = ctx.git.current_branch()
-    if branch != ctx.branch:
-        raise Blocked(f"{ctx.cfg.repo.path} has {branch or 'a detached HEAD'} checked out, expected {ctx.branch}")
-    dirty = ctx.git.dirty_paths()
-    if dirty:
-        more = f" (+{len(dirty) - 5} more)" if len(dirty) > 5 else ""
-        raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(dirty[:5])}{more}")
-    ctx.head = ctx.git.rev("HEAD")
+    tree = ctx.git.tree_status()
+    if tree.branch != ctx.branch:
+        raise Blocked(f"{ctx.cfg.repo.path} has {tree.branch or 'a detached HEAD'} checked out, expected {ctx.branch}")
+    if tree.dirty:
+        more = f" (+{len(tree.dirty) - 5} more)" if len(tree.dirty) > 5 else ""
+        raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
+    ctx.head = tree.head
     return GO
 
 
@@ -37,7 +36,8 @@ def fetch(ctx: Context):
     except ToolError as exc:
         ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
         raise
-    ctx.state.update_status(fetch_error=None)
+    if ctx.state.status().get("fetch_error"):
+        ctx.state.update_status(fetch_error=None)
     ctx.upstream = ctx.git.rev(ctx.upstream_ref)
     if ctx.upstream is None:
         raise Blocked(f"remote {ctx.cfg.repo.remote} has no branch {ctx.cfg.repo.branch}")

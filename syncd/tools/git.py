@@ -13,7 +13,7 @@ import os
 import pwd
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncd.errors import ToolError
@@ -41,6 +41,13 @@ def identity_for(uid: int, gid: int) -> Identity:
 def parse_committer(committer: str) -> tuple[str, str]:
     m = re.fullmatch(r"\s*(.*?)\s*<([^<>]*)>\s*", committer)
     return (m.group(1), m.group(2)) if m else (committer, "")
+
+
+@dataclass
+class TreeStatus:
+    branch: str | None = None  # None: detached HEAD
+    head: str | None = None
+    dirty: list[str] = field(default_factory=list)
 
 
 class Git:
@@ -83,17 +90,29 @@ class Git:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
 
-    def current_branch(self) -> str | None:
-        proc = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-        return proc.stdout.decode().strip() if proc.returncode == 0 else None
+    def tree_status(self) -> TreeStatus:
+        """Branch, HEAD and tracked files with uncommitted changes, in one git call.
+
+        Untracked files are fine (an operator's git-ignored .env, say); edits to tracked ones are not.
+        """
+        out = self.run("status", "--porcelain=v2", "--branch", "-z", "--untracked-files=no").stdout
+        status = TreeStatus()
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+            if entry.startswith("# branch.oid "):
+                oid = entry[len("# branch.oid "):]
+                status.head = None if oid == "(initial)" else oid
+            elif entry.startswith("# branch.head "):
+                head = entry[len("# branch.head "):]
+                status.branch = None if head == "(detached)" else head
+            elif entry[:2] in ("1 ", "2 ", "u "):
+                status.dirty.append(entry.split(" ", {"1": 8, "2": 9, "u": 10}[entry[0]])[-1])
+        return status
 
     def git_dir(self) -> Path:
+        dot_git = self.tree / ".git"
+        if dot_git.is_dir():  # the common case, without a git process
+            return dot_git
         return (self.tree / self.out("rev-parse", "--git-dir")).resolve()
-
-    def dirty_paths(self) -> list[str]:
-        """Tracked files with uncommitted changes (staged or not); untracked files are fine."""
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=no").stdout.decode("utf-8", "replace")
-        return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
     def operation_in_progress(self) -> str | None:
         gd = self.git_dir()
