@@ -26,6 +26,7 @@ class Entry:
     dropin_previous_b64: str | None  # None: file was absent, or held secrets (re-render instead)
     dropin_previous_existed: bool
     dropin_previous_had_secrets: bool
+    env_previous: dict | None = None  # the [env] config the running version was rendered with
     phase: str = "begun"  # begun → moved → applied → restarting → judged
     notes: list[str] = field(default_factory=list)
 

@@ -483,8 +483,6 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
     assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == old["DB_PASSWORD"]
 
 
-@pytest.mark.xfail(strict=True, reason="undo re-renders the previous commit with the NEW config: the restored drop-in "
-                   "names EnvironmentFile= but only credentials/ files are installed (see the report of issue 4)")
 def test_failed_deploy_that_also_changed_the_delivery_mode_restores_the_previous_delivery(
         shared_credentials_mount, deployment):
     values = {"DB_PASSWORD": "db-" + pysecrets.token_urlsafe(12)}

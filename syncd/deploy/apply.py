@@ -20,7 +20,8 @@ def begin_journal(ctx: Context):
                       trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
                       dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
                       dropin_previous_existed=ctx.installed_dropin is not None,
-                      dropin_previous_had_secrets=had_secrets)
+                      dropin_previous_had_secrets=had_secrets,
+                      env_previous=ctx.state.status().get("env_rendered_with"))
     ctx.journal.write(ctx.entry)
     return GO
 

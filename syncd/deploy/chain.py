@@ -16,7 +16,7 @@ from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, m
                                 restart, write_environment)
 from syncd.deploy.context import Context, make_context, short
 from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures
-from syncd.deploy.undo import undo
+from syncd.deploy.undo import env_settings, undo
 from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
 from syncd.lock import SyncLock
 from syncd.state import now_iso
@@ -128,6 +128,9 @@ def finish(ctx: Context) -> Outcome:
             fields["upstream_seen"] = ctx.upstream
     if ctx.result == "deployed":
         fields["dropin_has_secrets"] = bool(ctx.rendered and ctx.rendered.has_inline_secrets)
+    if ctx.result in ("deployed", "up-to-date"):
+        # An undo must re-render the previous version with the [env] it ran with, not today's.
+        fields["env_rendered_with"] = env_settings(ctx.cfg.env)
     ctx.state.update_status(**fields)
     if ctx.entry is not None:
         ctx.journal.clear()

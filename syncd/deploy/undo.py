@@ -6,7 +6,11 @@ re-rendered from the previous commit's encrypted file, never restored from a pla
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from syncd import fsutil, log
+from syncd.config import EnvConfig
 from syncd.deploy.context import Context, short
 from syncd.errors import SyncdError
 from syncd.journal import Entry
@@ -24,7 +28,7 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
             ctx.git.move_branch(entry.previous)
         else:  # someone committed meanwhile: never discard their commit
             notes.append(f"{entry.branch} moved to {short(head_now)} meanwhile; tree left there")
-    previous = _rerender(ctx, entry.previous)
+    previous = _rerender(ctx, entry.previous, entry.env_previous)
     dropin = previous.dropin if (previous and entry.dropin_previous_had_secrets) else entry.dropin_previous
     path = ctx.dropin_path
     if fsutil.read_bytes(path) != dropin:
@@ -52,9 +56,24 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
     return healthy, "; ".join(notes)
 
 
-def _rerender(ctx: Context, commit: str):
+def env_settings(env: EnvConfig) -> dict:
+    """The [env] config as plain JSON (names, paths, delivery; never a secret value)."""
+    return {"vars": dict(env.vars), "files": list(env.files), "secrets": list(env.secrets),
+            "key": str(env.key) if env.key else None, "secrets_delivery": env.secrets_delivery,
+            "required": list(env.required)}
+
+
+def _rerender(ctx: Context, commit: str, env_previous: dict | None):
+    cfg = ctx.cfg
+    if env_previous is not None:
+        key = env_previous.get("key")
+        cfg = replace(cfg, env=EnvConfig(
+            vars=dict(env_previous.get("vars", {})), files=tuple(env_previous.get("files", ())),
+            secrets=tuple(env_previous.get("secrets", ())), key=Path(key) if key else None,
+            secrets_delivery=env_previous.get("secrets_delivery", "environment-file"),
+            required=tuple(env_previous.get("required", ()))))
     try:
-        return render(ctx.cfg, lambda rel: ctx.git.read_blob(commit, rel), secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()))
+        return render(cfg, lambda rel: ctx.git.read_blob(commit, rel), secrets_dir(cfg, ctx.systemctl.unit_dir()))
     except SyncdError as exc:
         _LOG.warning("cannot re-render environment of %s for the undo: %s", short(commit), exc)
         return None
