@@ -162,3 +162,15 @@ def test_changed_env_var_is_deployed_and_undone_like_a_commit(deployment):
         time.sleep(0.1)
     assert d.running()["env"]["GREETING"] == "bonjour"
     assert d.status()["result"] == "deployed"
+
+
+def test_untracked_file_in_the_way_is_blocked_and_kept(deployment):
+    d = deployment()
+    d.sync()
+    (d.tree / "settings.local").write_text("operator's own file\n")
+    d.commit({"settings.local": "from upstream\n", "VERSION": "v2\n"})
+    out = d.sync(check=3)
+    assert "settings.local" in out.stdout
+    assert (d.tree / "settings.local").read_text() == "operator's own file\n"
+    assert (d.tree / "VERSION").read_text() == "v1\n"
+    assert d.status()["quarantined"] == []

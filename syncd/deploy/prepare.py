@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from syncd import fsutil, log
 from syncd.deploy.context import GO, STOP, Context, short
 from syncd.errors import Blocked, ToolError
@@ -96,9 +98,22 @@ def decide(ctx: Context):
     else:
         raise Blocked(f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
                       "use repo.local_branch for server-only commits")
+    _refuse_to_overwrite_untracked(ctx, ctx.merge_tree or ctx.target)
     if ctx.target and ctx.target != state.deployed:
         ctx.reasons.append(f"{short(ctx.target)} not deployed yet" if state.deployed else f"first sync: adopt {short(ctx.target)}")
     return GO
+
+
+def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
+    """A file the deploy adds must not already sit in the tree untracked (or git-ignored): git would
+    refuse, or overwrite an ignored one. Checked per added path, so the cost follows the change."""
+    if tree_ish == ctx.head:
+        return
+    added = ctx.git.out("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", ctx.head, tree_ish)
+    in_the_way = [p for p in added.split("\0") if p and os.path.lexists(ctx.cfg.repo.path / p)]
+    if in_the_way:
+        raise Blocked(f"the new version adds {', '.join(in_the_way[:5])}, which already exist(s) untracked in "
+                      f"{ctx.cfg.repo.path}; move them away or commit them on {ctx.branch}")
 
 
 def render_plan(ctx: Context):
