@@ -70,7 +70,9 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     header = ("# Benchmark results" + (" (--quick)" if args.quick else "") + "\n\n"
               + "\n".join(f"- {k}: {v}" for k, v in machine.items()) + f"\n- total run time: {total:.0f} s\n\n")
-    (RESULTS / ("summary-quick.md" if args.quick else "summary.md")).write_text(header + "\n".join(sections))
+    # Only a full run rewrites summary.md: a partial or quick one must not replace its figures.
+    partial = args.quick or args.only
+    (RESULTS / ("summary-partial.md" if partial else "summary.md")).write_text(header + "\n".join(sections))
     print(f"\nall done in {total:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 

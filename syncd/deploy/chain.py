@@ -62,11 +62,11 @@ def run_steps(ctx: Context, steps) -> bool:
             raise StepFailed("syncd is stopping (SIGTERM); deploy undone")
         name = step.__name__
         if ctx.on_step:
-            sha = ctx.target or ctx.upstream
-            ctx.on_step(name, short(sha) if sha else "")
+            ctx.on_step(name, _commit_of(ctx))
         t0 = time.monotonic()
         go = step(ctx)
-        _LOG.debug("step %s done (%.2fs)", name, time.monotonic() - t0)
+        # One journal line per step, with the commit and the time it took.
+        _LOG.info("step %s done (%.2fs) %s", name, time.monotonic() - t0, _commit_of(ctx))
         if not go:
             return False
     return True
@@ -151,6 +151,11 @@ def finish(ctx: Context) -> Outcome:
         except SyncdError as exc:
             _LOG.warning("post_deploy hook: %s", exc)
     return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream)
+
+
+def _commit_of(ctx: Context) -> str:
+    sha = ctx.target or ctx.upstream
+    return short(sha) if sha else ""
 
 
 def _describe(exc: Exception) -> str:
