@@ -36,3 +36,8 @@ def setup(verbose: bool = False) -> None:
 
 def get(name: str) -> logging.Logger:
     return logging.getLogger(f"syncd.{name}")
+
+
+def quiet_steps() -> None:
+    """For an interactive `sync`: stdout already shows each step, so keep stderr to warnings."""
+    logging.getLogger("syncd").setLevel(logging.WARNING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from syncd import log
 from syncd.actions.common import load
 from syncd.actions.sync import print_step, report
 from syncd.errors import EXIT_OK, UsageError
@@ -29,6 +30,9 @@ def previous_good(state: State) -> str | None:
 def run(args) -> int:
     cfg = load(args)
     from syncd.deploy import reconcile
+
+    if not args.verbose:
+        log.quiet_steps()  # steps go to stdout; -v adds the timed log lines on stderr
 
     state = State(cfg.state_dir).ensure()
     rev = args.rev or previous_good(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from syncd import log
 from syncd.actions.common import load
 
 
@@ -21,6 +22,9 @@ def print_step(name: str, detail: str) -> None:
 def run(args) -> int:
     cfg = load(args)
     from syncd.deploy import reconcile
+
+    if not args.verbose:
+        log.quiet_steps()  # steps go to stdout; -v adds the timed log lines on stderr
 
     outcome = reconcile(cfg, dry_run=args.dry_run, trigger="cli", lock_wait=not args.no_wait, on_step=print_step)
     report(outcome, sys.stdout)
