@@ -170,6 +170,10 @@ class Deployment:
         out = systemctl("show", self.unit, *[f"-p{p}" for p in props]).stdout
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
+    def dropin_bytes(self) -> bytes | None:
+        """syncd's drop-in, or None: with no environment configured none is needed."""
+        return self.dropin.read_bytes() if self.dropin.exists() else None
+
     def head(self) -> str:
         return git(self.tree, "rev-parse", "HEAD")
 

@@ -255,14 +255,14 @@ def test_sigterm_during_a_slow_hook_stops_cleanly_and_consistently(deployment, d
     unit.start()
     wait_for(lambda: settled(d), what="the first sync")
     head = d.head()
-    dropin = d.dropin.read_bytes() if d.dropin.exists() else None
+    dropin = d.dropin_bytes()
     d.commit({"VERSION": "v2\n"})
     wait_for(lambda: "pre_restart" in unit.status_text(), what="the hook to run")
     unit.stop()  # SIGTERM (KillMode=mixed: to syncd only); returns when it exited
     props = unit.show("ActiveState", "Result", "ExecMainStatus")
     assert props == {"ActiveState": "inactive", "Result": "success", "ExecMainStatus": "0"}, unit.log_text()
     assert d.head() == head
-    assert (d.dropin.read_bytes() if d.dropin.exists() else None) == dropin
+    assert (d.dropin_bytes()) == dropin
     assert git(d.tree, "status", "--porcelain") == ""
     assert not (d.tree / ".git" / "MERGE_HEAD").exists()
     assert not (d.state / d.config.stem / "journal.json").exists()

@@ -33,7 +33,7 @@ def test_first_sync_adopts_then_deploys_a_push(deployment):
     assert wait_version(d, "v2")
     st = d.status()
     assert (st["deployed"], st["upstream"], st["result"]) == (sha, sha, "deployed")
-    assert d.dropin.exists()
+    assert not d.dropin.exists()  # no env configured: no drop-in needed
 
 
 def test_up_to_date_does_not_restart(deployment):
@@ -71,14 +71,14 @@ def test_merge_conflict_is_blocked_and_clean(deployment):
     git(d.tree, "commit", "--quiet", "-am", "local edit", user=d.user)
     before = d.head()
     pid = d.show("MainPID")["MainPID"]
-    dropin = d.dropin.read_bytes()
+    dropin = d.dropin_bytes()
     d.commit({"VERSION": "v2\n"})
     out = d.sync(check=3)
     assert "conflict" in out.stdout and "VERSION" in out.stdout
     assert d.head() == before
     assert git(d.tree, "status", "--porcelain") == ""
     assert not (d.tree / ".git" / "MERGE_HEAD").exists()
-    assert d.dropin.read_bytes() == dropin
+    assert d.dropin_bytes() == dropin
     assert d.show("MainPID")["MainPID"] == pid
     st = d.status()
     assert st["result"] == "blocked" and "VERSION" in st["reason"]
@@ -120,13 +120,13 @@ def test_broken_commit_rolled_back_and_quarantined(deployment):
     d.sync()
     good = d.head()
     good_pid = d.running()["pid"]
-    dropin = d.dropin.read_bytes()
+    dropin = d.dropin_bytes()
     bad = d.commit({"VERSION": "broken-1\n"})
     d.write_config('\n[env.vars]\nNEW_SETTING = "with the broken version"\n')
     out = d.sync(check=1)
     assert "rolled-back" in out.stdout
     assert d.head() == good
-    assert d.dropin.read_bytes() == dropin
+    assert d.dropin_bytes() == dropin
     assert "NEW_SETTING" not in d.show("Environment")["Environment"]
     assert git(d.tree, "status", "--porcelain") == ""
     report = wait_version(d, "v1")
@@ -174,3 +174,19 @@ def test_untracked_file_in_the_way_is_blocked_and_kept(deployment):
     assert (d.tree / "settings.local").read_text() == "operator's own file\n"
     assert (d.tree / "VERSION").read_text() == "v1\n"
     assert d.status()["quarantined"] == []
+
+
+def test_first_sync_with_nothing_new_adopts_head_without_restart(deployment):
+    d = deployment()
+    wait_version(d, "v1")
+    pid = d.show("MainPID")["MainPID"]
+    out = d.sync()
+    assert "up-to-date" in out.stdout
+    st = d.status()
+    assert (st["deployed"], st["result"]) == (d.head(), "up-to-date")
+    assert d.show("MainPID")["MainPID"] == pid
+    # With env to install, the first sync is a deploy: the running process must get it.
+    d.write_config('\n[env.vars]\nGREETING = "hi"\n')
+    d.sync()
+    assert d.status()["result"] == "deployed"
+    assert wait_version(d, "v1")["env"]["GREETING"] == "hi"

@@ -42,7 +42,7 @@ def test_sigkill_mid_deploy_is_undone_then_redeployed(deployment, point):
     d.write_config('\n[env.vars]\nSTAGE = "one"\n' + hook, health=f'timeout = "40s"\nsettle = {settle}')
     d.sync()
     before = d.head()
-    dropin_before = d.dropin.read_bytes()
+    dropin_before = d.dropin_bytes()
     d.commit({"VERSION": "v2\n"})
     d.write_config('\n[env.vars]\nSTAGE = "two"\n' + hook, health=f'timeout = "40s"\nsettle = {settle}')
     if point == "during-hook":
@@ -71,7 +71,7 @@ def test_sigkill_mid_deploy_is_undone_then_redeployed(deployment, point):
     assert git(d.tree, "rev-parse", "HEAD^1") == before  # local branch commits kept
     report = wait_version(d, "v2")
     assert report["env"]["STAGE"] == "two"
-    assert d.dropin.read_bytes() != dropin_before
+    assert d.dropin_bytes() != dropin_before
     assert git(d.tree, "status", "--porcelain") == "", out.stdout
 
 
@@ -82,14 +82,14 @@ def test_sigkill_then_undo_restores_previous_bytes(deployment):
     hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
     d.write_config('\n[env.vars]\nSTAGE = "one"\n' + hook)
     d.sync()
-    before, dropin_before = d.head(), d.dropin.read_bytes()
+    before, dropin_before = d.head(), d.dropin_bytes()
     pid = d.show("MainPID")["MainPID"]
     d.commit({"VERSION": "v2\n"})
     d.write_config('\n[env.vars]\nSTAGE = "two"\n' + hook)
     slow.touch()
     proc = start_sync(d)
     wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
-    assert d.dropin.read_bytes() != dropin_before
+    assert d.dropin_bytes() != dropin_before
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     slow.unlink()
@@ -100,7 +100,7 @@ def test_sigkill_then_undo_restores_previous_bytes(deployment):
     assert "uncommitted" in out.stdout
     assert journal(d) is None
     assert d.head() == before
-    assert d.dropin.read_bytes() == dropin_before
+    assert d.dropin_bytes() == dropin_before
     assert git(d.tree, "status", "--porcelain") == "M app.py"
     # Killed before the restart: the service was never restarted, by the deploy or the undo.
     assert d.show("MainPID")["MainPID"] == pid

@@ -44,7 +44,7 @@ def test_values_reach_the_process_exactly(deployment):
 def test_invalid_name_in_env_file_is_blocked_naming_file_and_line(deployment):
     d = deployment()
     d.sync()
-    dropin = d.dropin.read_bytes()
+    dropin = d.dropin_bytes()
     pid = d.show("MainPID")["MainPID"]
     d.commit({"deploy/production.env": "GOOD=1\nBAD-NAME=secret-ish-value\n", "VERSION": "v2\n"})
     d.write_config('\n[env]\nfiles = ["deploy/production.env"]\n')
@@ -52,7 +52,7 @@ def test_invalid_name_in_env_file_is_blocked_naming_file_and_line(deployment):
     assert "deploy/production.env:2" in out.stdout + out.stderr
     assert "secret-ish-value" not in out.stdout + out.stderr
     assert (d.tree / "VERSION").read_text() == "v1\n"
-    assert d.dropin.read_bytes() == dropin
+    assert d.dropin_bytes() == dropin
     assert d.show("MainPID")["MainPID"] == pid
 
 
@@ -120,10 +120,10 @@ def test_rollback_command_redeploys_previous_and_pauses(deployment):
 def test_invalid_config_touches_nothing(deployment):
     d = deployment()
     d.sync()
-    dropin = d.dropin.read_bytes()
+    dropin = d.dropin_bytes()
     d.config.write_text(d.config.read_text().replace("[health]", "[health]\ntmeout = 3"))
     d.commit({"VERSION": "v2\n"})
     out = d.sync(check=2)
     assert str(d.config) in out.stderr and "health.tmeout" in out.stderr
     assert (d.tree / "VERSION").read_text() == "v1\n"
-    assert d.dropin.read_bytes() == dropin
+    assert d.dropin_bytes() == dropin

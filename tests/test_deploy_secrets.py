@@ -293,13 +293,13 @@ def test_value_limits_depend_on_the_delivery(shared_credentials_mount, deploymen
     d, s, report = deployed_with_secrets(deployment, {"BIG": big, "ODD": odd}, delivery="credentials", app=CRED_APP)
     assert report["creds"] == {"BIG": big, "ODD": odd}
     text = s.path.read_text()
-    dropin, pid = d.dropin.read_bytes(), running_pid(d)
+    dropin, pid = d.dropin_bytes(), running_pid(d)
     d.write_config(s.config("environment-file"))
     out = d.sync(check=3)
     msg = out.stdout + out.stderr
     assert f"{s.rel}:{_line_no(text, 'BIG')}: BIG" in msg and "bytes" in msg, msg
     assert big[:40] not in msg
-    assert d.dropin.read_bytes() == dropin and running_pid(d) == pid
+    assert d.dropin_bytes() == dropin and running_pid(d) == pid
     s.set({"BIG": "small"})
     d.commit({}, "smaller")
     out = d.sync(check=3)
@@ -397,7 +397,7 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
     seen = (lambda r: r["creds"]) if delivery == "credentials" else (lambda r: {n: r["env"][n] for n in old})
     assert seen(report) == old
     delivered_before = {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))}
-    dropin_before = d.dropin.read_bytes()
+    dropin_before = d.dropin_bytes()
     # A pre_restart hook holds the deploy after the new secrets are installed, so the state dir can be
     # searched while the journal exists.
     gate = d.base / "gate"
@@ -430,7 +430,7 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
     report = restarted(d, pid, "v2")
     assert seen(report) == old
     assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
-    assert d.dropin.read_bytes() == dropin_before
+    assert d.dropin_bytes() == dropin_before
     assert mode(d.dropin) == (0o600 if delivery == "environment" else 0o644)
     assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
     for value in [*old.values(), *new.values()]:
@@ -447,7 +447,7 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
     new = {"DB_PASSWORD": "new-" + pysecrets.token_urlsafe(16)}
     d, s, _report = deployed_with_secrets(deployment, old, delivery=delivery)
     delivered_before = {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))}
-    dropin_before, head = d.dropin.read_bytes(), d.head()
+    dropin_before, head = d.dropin_bytes(), d.head()
     gate = d.base / "gate"
     gate.mkdir()
     os.chown(gate, d.user.pw_uid, d.user.pw_gid)
@@ -476,7 +476,7 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
     assert "uncommitted" in out.stdout + out.stderr
     assert d.head() == head
     assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
-    assert d.dropin.read_bytes() == dropin_before
+    assert d.dropin_bytes() == dropin_before
     assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
     pid = d.running()["pid"]
     subprocess.run(["systemctl", "--user", "restart", d.unit], check=True)
@@ -546,7 +546,7 @@ def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
     d, s, _report = deployed_with_secrets(deployment, values)
     keygen(d.base / "keys" / "other.key")
     good = s.path.read_text()
-    head, dropin = d.head(), d.dropin.read_bytes()
+    head, dropin = d.head(), d.dropin_bytes()
     delivered = (secrets_dir(d) / "environment").read_bytes()
     pid = running_pid(d)
     for n, (label, (mutate, key, name, fragment)) in enumerate(BLOCKED_CASES.items()):
@@ -564,7 +564,7 @@ def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
         assert d.head() == head, label
         assert (d.tree / "VERSION").read_text() == "v2\n", label
         assert git(d.tree, "status", "--porcelain") == "", label
-        assert d.dropin.read_bytes() == dropin, label
+        assert d.dropin_bytes() == dropin, label
         assert (secrets_dir(d) / "environment").read_bytes() == delivered, label
         assert running_pid(d) == pid, label
         st = d.status()
@@ -677,7 +677,7 @@ def test_render_and_status_warn_when_the_server_key_is_not_a_recipient(deploymen
     d.commit({}, "secrets for the wrong key")
     d.sync()  # the commit is deployed; secrets are not configured yet
     d.write_config(s.config())
-    dropin, pid = d.dropin.read_bytes(), running_pid(d)
+    dropin, pid = d.dropin_bytes(), running_pid(d)
     render = d.syncd("render")
     text = render.stdout + render.stderr
     assert "not among its recipients" in text and s.rel in text and s.recipient in text, text
@@ -687,7 +687,7 @@ def test_render_and_status_warn_when_the_server_key_is_not_a_recipient(deploymen
     assert "warning:" in status_text and "not among its recipients" in status_text
     out = d.sync(check=3)
     assert f"{s.rel}:5: DB_PASSWORD" in out.stdout + out.stderr and "not one of" in out.stdout + out.stderr
-    assert d.dropin.read_bytes() == dropin and running_pid(d) == pid
+    assert d.dropin_bytes() == dropin and running_pid(d) == pid
     assert "not among its recipients" in d.syncd("status", check=0).stdout
     for text in (render.stdout, render.stderr, status_text, out.stdout, out.stderr, json.dumps(st)):
         assert secret not in text

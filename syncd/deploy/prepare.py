@@ -122,7 +122,8 @@ def render_plan(ctx: Context):
     secrets_path = secrets_dir(ctx.cfg, ctx.systemctl.unit_dir())
     ctx.rendered = render(ctx.cfg, lambda rel: ctx.git.read_blob(tree_ish, rel), secrets_path)
     ctx.installed_dropin = fsutil.read_bytes(ctx.dropin_path)
-    ctx.dropin_changed = ctx.rendered.dropin != ctx.installed_dropin
+    ctx.dropin_changed = ctx.rendered.dropin != ctx.installed_dropin and not (
+        ctx.installed_dropin is None and ctx.rendered.empty)  # no env configured, none installed: the same
     ctx.secrets_changed = ctx.rendered.secret_files != installed_secret_files(secrets_path)
     if ctx.dropin_changed or ctx.secrets_changed:
         ctx.reasons.append("environment changed" if ctx.installed_dropin is not None else "drop-in not installed yet")

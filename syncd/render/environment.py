@@ -26,6 +26,11 @@ class Rendered:
     secret_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to set: equivalent to having no drop-in at all."""
+        return not self.names and not self.secret_files
+
     def masked(self) -> str:
         """The drop-in as text with every secret value replaced, for `render` and logs."""
         if not self.has_inline_secrets:
