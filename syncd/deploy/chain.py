@@ -45,7 +45,10 @@ def run_reconcile(cfg, *, lock_wait=True, recover_only=False, **options) -> Outc
         except Stopped:
             ctx.result, ctx.reason = "stopped", "stopped before deploying"
         except Blocked as exc:
-            ctx.result, ctx.reason = "blocked", str(exc)
+            if ctx.entry is None:
+                ctx.result, ctx.reason = "blocked", str(exc)
+            else:  # too late to be "untouched": undo like any other failure
+                roll_back(ctx, exc)
         except Exception as exc:  # noqa: BLE001 - any failure after the journal must be undone
             if ctx.entry is None:
                 ctx.result, ctx.reason = "error", _describe(exc)
