@@ -81,3 +81,14 @@ def test_status_and_history_json_contract(deployment):
     assert d.status()["paused"] is True
     d.syncd("resume", check=0)
     assert d.status()["paused"] is False
+
+
+def test_fetch_from_a_local_origin_owned_by_root(deployment):
+    """git refuses a repository owned by someone else; syncd trusts the configured local origin."""
+    d = deployment()
+    subprocess.run(["chown", "-R", "root:root", str(d.origin)], check=True)
+    d.sync()
+    sha = d.commit({"VERSION": "v2\n"})
+    d.sync()
+    assert d.head() == sha
+    assert os.stat(d.tree / ".git" / "FETCH_HEAD").st_uid == d.user.pw_uid  # still fetched as the owner

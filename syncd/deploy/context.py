@@ -72,9 +72,27 @@ def owner_identity(cfg: Config) -> Identity:
 
 def make_context(cfg: Config, **options) -> Context:
     owner = owner_identity(cfg)
-    return Context(cfg=cfg, state=State(cfg.state_dir).ensure(), journal=Journal(cfg.state_dir),
-                   git=Git(cfg.repo.path, owner, cfg.repo.committer), systemctl=Systemctl(cfg.service.scope),
-                   owner=owner, **options)
+    git = Git(cfg.repo.path, owner, cfg.repo.committer)
+    git.trust(foreign_local_remote(cfg, git, owner))
+    return Context(cfg=cfg, state=State(cfg.state_dir).ensure(), journal=Journal(cfg.state_dir), git=git,
+                   systemctl=Systemctl(cfg.service.scope), owner=owner, **options)
+
+
+def foreign_local_remote(cfg: Config, git: Git, owner: Identity) -> list[str]:
+    """The remote, when it is a repository on this host that someone other than the owner owns."""
+    if os.geteuid() != 0 or owner.uid == 0:
+        return []  # git runs as whoever runs syncd: nothing to trust on their behalf
+    url = git.remote_url(cfg.repo.remote) or ""
+    path = url[len("file://"):] if url.startswith("file://") else url
+    if not path.startswith("/"):
+        path = str(cfg.repo.path / path) if path and ":" not in path else ""
+    try:
+        if path and os.stat(path).st_uid != owner.uid:
+            real = os.path.realpath(path)
+            return [real, os.path.join(real, ".git")]
+    except OSError:
+        pass
+    return []
 
 
 def short(sha: str | None) -> str:

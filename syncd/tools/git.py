@@ -54,6 +54,23 @@ class Git:
     def __init__(self, tree: Path, who: Identity, committer: str | None = None):
         self.tree, self.who = Path(tree), who
         self.committer = parse_committer(committer) if committer else None
+        self._config_fd: int | None = None
+
+    def trust(self, repositories: list[str]) -> None:
+        """Let git, as the owner, fetch from these local repositories though another user owns them.
+
+        git >= 2.35 refuses a repository owned by someone else ("dubious ownership"); upload-pack
+        for a local remote is such a case. A `safe.directory` from the command line does not reach
+        upload-pack, a global config does: so it goes in an in-memory file (memfd) named by
+        GIT_CONFIG_GLOBAL, which also includes the owner's own ~/.gitconfig. Trusting the origin
+        gives nobody more power: whoever can write it can already push code that runs as the owner.
+        """
+        if not repositories:
+            return
+        text = f"[include]\n\tpath = {self.who.home}/.gitconfig\n[safe]\n"
+        text += "".join(f"\tdirectory = {path}\n" for path in repositories)
+        self._config_fd = os.memfd_create("syncd-gitconfig")
+        os.write(self._config_fd, text.encode())
 
     def env(self) -> dict[str, str]:
         env = {"PATH": _SAFE_PATH, "HOME": self.who.home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
@@ -62,6 +79,8 @@ class Git:
             name, email = self.committer
             env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
                        GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
+        if self._config_fd is not None:
+            env["GIT_CONFIG_GLOBAL"] = f"/proc/self/fd/{self._config_fd}"
         return env
 
     def run(self, *args: str, check: bool = True, input: bytes | None = None,
@@ -70,6 +89,8 @@ class Git:
         kwargs = {}
         if os.geteuid() == 0 and self.who.uid != 0:
             kwargs = {"user": self.who.uid, "group": self.who.gid, "extra_groups": list(self.who.groups)}
+        if self._config_fd is not None:
+            kwargs["pass_fds"] = (self._config_fd,)
         proc = subprocess.run(argv, cwd=self.tree, env=self.env(), input=input, capture_output=True,
                               timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
                               **kwargs)
