@@ -92,3 +92,12 @@ def test_fetch_from_a_local_origin_owned_by_root(deployment):
     d.sync()
     assert d.head() == sha
     assert os.stat(d.tree / ".git" / "FETCH_HEAD").st_uid == d.user.pw_uid  # still fetched as the owner
+
+
+def test_tree_owned_by_someone_else_is_blocked_with_the_fix(deployment):
+    d = deployment()
+    subprocess.run(["chown", "-R", "root:root", str(d.tree)], check=True)
+    d.commit({"VERSION": "v2\n"})
+    out = d.sync(check=3)
+    assert "owned by root" in out.stdout and "chown -R" in out.stdout
+    assert (d.tree / "VERSION").read_text() == "v1\n"

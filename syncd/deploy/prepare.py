@@ -16,6 +16,7 @@ def preflight(ctx: Context):
     """The tree must be clean, on the expected branch, with no merge or rebase in progress."""
     if not (ctx.cfg.repo.path / ".git").exists():
         raise Blocked(f"{ctx.cfg.repo.path} is not a git working tree")
+    _check_tree_owner(ctx)
     busy = ctx.git.operation_in_progress()
     if busy:
         raise Blocked(f"a {busy} is in progress in {ctx.cfg.repo.path}; finish or abort it first")
@@ -27,6 +28,23 @@ def preflight(ctx: Context):
         raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
     ctx.head = tree.head
     return GO
+
+
+def _check_tree_owner(ctx: Context) -> None:
+    """git runs as the owner; a tree someone else owns would fail in git with a cryptic message."""
+    if os.geteuid() != 0 or ctx.owner.uid == 0:
+        return
+    st = os.stat(ctx.cfg.repo.path / ".git")
+    if st.st_uid != ctx.owner.uid:
+        import pwd
+
+        try:
+            who = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            who = str(st.st_uid)
+        raise Blocked(f"{ctx.cfg.repo.path}/.git is owned by {who}, but syncd runs git as the service owner "
+                      f"(uid {ctx.owner.uid}); give the tree to it: chown -R {ctx.cfg.service.owner or ctx.owner.uid} "
+                      f"{ctx.cfg.repo.path}")
 
 
 def fetch(ctx: Context):
