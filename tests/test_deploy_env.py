@@ -127,3 +127,15 @@ def test_invalid_config_touches_nothing(deployment):
     assert str(d.config) in out.stderr and "health.tmeout" in out.stderr
     assert (d.tree / "VERSION").read_text() == "v1\n"
     assert d.dropin_bytes() == dropin
+
+
+def test_dry_run_of_a_blocked_sync_records_nothing(deployment):
+    d = deployment(local_branch="local")
+    d.sync()
+    (d.tree / "VERSION").write_text("v1-local\n")
+    git(d.tree, "commit", "--quiet", "-am", "local edit", user=d.user)
+    d.commit({"VERSION": "v2\n"})
+    status_before = (d.state / "syncd" / "status.json").read_bytes()
+    out = d.syncd("sync", "--dry-run", check=3)
+    assert "conflict" in out.stdout
+    assert (d.state / "syncd" / "status.json").read_bytes() == status_before

@@ -36,6 +36,9 @@ class Stopped(Exception):
 def run_reconcile(cfg, *, lock_wait=True, recover_only=False, **options) -> Outcome:
     ctx = make_context(cfg, **options)
     with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
+        if ctx.dry_run and ctx.journal.load() is not None:
+            return Outcome("planned", "an interrupted deploy would be undone first (run syncd sync)", EXIT_OK,
+                           ctx.state.deployed, None)
         recover(ctx)
         if recover_only:
             return Outcome("recovered", None, EXIT_OK, ctx.state.deployed, ctx.state.status().get("upstream"))
@@ -121,7 +124,7 @@ def finish(ctx: Context) -> Outcome:
     """Record the result (status, history), clear the journal, run post_deploy hooks."""
     duration = round(time.monotonic() - ctx.started, 3)
     deployed = ctx.target if ctx.result in ("deployed", "up-to-date") else ctx.head
-    if ctx.result in ("planned", "stopped"):
+    if ctx.result in ("planned", "stopped") or ctx.dry_run:  # a dry run records nothing
         return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
     previous = ctx.state.status()
     fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream}

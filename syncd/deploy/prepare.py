@@ -54,9 +54,10 @@ def fetch(ctx: Context):
     try:
         ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
     except ToolError as exc:
-        ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
+        if not ctx.dry_run:
+            ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
         raise
-    if ctx.state.status().get("fetch_error"):
+    if not ctx.dry_run and ctx.state.status().get("fetch_error"):
         ctx.state.update_status(fetch_error=None)
     ctx.upstream = ctx.git.rev(ctx.upstream_ref)
     if ctx.upstream is None:
