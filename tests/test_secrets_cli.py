@@ -135,7 +135,7 @@ def test_show_all_prints_reparseable_text(world):
 def test_set_rejects_bad_input(world, tmp_path):
     for args, needle in (
         (("set", world["file"], "1BAD", "x"), b"invalid variable name"),
-        (("set", tmp_path / "new.enc", "A", "x"), b"--env"),
+        (("set", tmp_path / "new.enc", "A", "x"), b"--recipient"),
         (("set", tmp_path / "new.enc", "A", "x", "--env", "prod", "--recipient", "syncd1:nope"), b"bad recipient"),
         (("set", world["file"], "A", "x", "--env", "staging"), b"not 'staging'"),
         (("set", world["file"], "A", "x", "--recipient", keygen(tmp_path / "third.key")), b"recipients FILE --add"),
@@ -287,3 +287,14 @@ def test_failing_commands_never_print_the_secret(world, tmp_path, editor):
     assert f"{tampered}:{text.splitlines().index(long_line) + 1}: LONG:" in tampered_msg
     swapped_msg = failing[3].stderr.decode()
     assert f"{swapped}:{text.splitlines().index(a_line) + 1}: A:" in swapped_msg
+
+
+def test_set_creates_a_file_with_only_a_recipient(tmp_path):
+    """The spec's form: `secrets set FILE NAME VALUE --recipient R`; the label defaults to the file name."""
+    key = tmp_path / "server.key"
+    recipient = cli("keygen", "--out", key).stdout.decode().strip()
+    enc = tmp_path / "production.env.enc"
+    proc = cli("set", enc, "TOKEN", "abc", "--recipient", recipient)
+    assert proc.returncode == 0, proc.stderr
+    assert "#: env production" in enc.read_text()
+    assert cli("show", enc, "TOKEN", "--key", key).stdout == b"abc"

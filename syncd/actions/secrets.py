@@ -34,7 +34,7 @@ def register(subparsers) -> None:
                    help="the value (visible in `ps` and shell history; omit it to read stdin instead)")
     p.add_argument("--recipient", action="append", default=[], metavar="R",
                    help="recipient string, repeatable (when creating FILE)")
-    p.add_argument("--env", metavar="LABEL", help="environment label (when creating FILE)")
+    p.add_argument("--env", metavar="LABEL", help="environment label when creating FILE (default: the file name up to its first dot)")
     p.set_defaults(secrets_func=cmd_set)
 
     p = sub.add_parser("unset", help="remove one value")
@@ -130,6 +130,15 @@ def cmd_keygen(args) -> int:
     return 0
 
 
+def default_label(file: Path) -> str:
+    """Without --env, a new file's environment is its name up to the first dot
+    (deploy/production.env.enc -> "production"), so a value copied into staging.env.enc fails."""
+    from syncd.secrets.format import valid_label
+
+    stem = Path(file).name.split(".", 1)[0]
+    return stem if valid_label(stem) else "default"
+
+
 def cmd_set(args) -> int:
     from syncd.secrets import seal_value
     from syncd.secrets.format import new_file, valid_label
@@ -145,13 +154,14 @@ def cmd_set(args) -> int:
             raise UsageError(f"{args.file}: {unknown[0]} is not a recipient of this file; adding one re-encrypts "
                              "every value: use `syncd secrets recipients FILE --add R --key KEYFILE`")
     else:
-        if not recipients or args.env is None:
-            raise UsageError(f"{args.file} does not exist; to create it give --env LABEL and at least one --recipient R")
-        if not valid_label(args.env):
-            raise UsageError(f"bad --env {args.env!r}: must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 64 characters)")
+        if not recipients:
+            raise UsageError(f"{args.file} does not exist; to create it give at least one --recipient R")
+        label = args.env if args.env is not None else default_label(args.file)
+        if not valid_label(label):
+            raise UsageError(f"bad --env {label!r}: must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 64 characters)")
         if len(set(recipients)) != len(recipients):
             raise UsageError("a --recipient is given twice")
-        secrets = new_file(str(args.file), args.env, recipients)
+        secrets = new_file(str(args.file), label, recipients)
     value = args.value if args.value is not None else _read_value(args.name)
     if "\0" in value:
         raise UsageError(f"the value for {args.name} contains a NUL character (impossible in an environment)")
