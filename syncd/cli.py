@@ -24,6 +24,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chosen = _command_in(sys.argv[1:] if argv is None else argv)
     for name in (chosen,) if chosen else ACTIONS:
         importlib.import_module(f"syncd.actions.{name}").register(sub)
+        # `syncd sync --config X` works as well as `syncd --config X sync`.
+        sub.choices[name].add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

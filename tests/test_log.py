@@ -41,3 +41,10 @@ def test_levels_map_to_sd_daemon_priorities():
                           (logging.DEBUG, "<7>")):
         record = logging.LogRecord("syncd.x", level, __file__, 1, "two\nlines", None, None)
         assert fmt.format(record) == f"{prefix}two lines"  # one event, one journal line
+
+
+def test_config_option_after_the_command(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[repo]\npath = 3\n")
+    proc = run_syncd("status", "--config", str(bad))
+    assert proc.returncode == 2 and "repo.path" in proc.stderr
