@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except SyncdError as exc:
         log.get("cli").error("%s", exc)
         return exc.exit_code
+    except PermissionError as exc:  # e.g. `syncd status` by a user who cannot read the state dir
+        log.get("cli").error("%s: %s (run as root, or as the user that owns it)", exc.filename, exc.strerror)
+        return 2
     except KeyboardInterrupt:
         return 130
 
