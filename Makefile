@@ -7,8 +7,11 @@ BIN = $(VENV)/bin
 
 .PHONY: demo test bench clean
 
+# Debian's python3 needs python3-venv for `-m venv`; as root, install it when it is missing.
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) 2>/dev/null || { rm -rf $(VENV); [ "$$(id -u)" = 0 ] && \
+	  apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); } || \
+	  { echo "cannot create $(VENV): install python3-venv (apt-get install python3-venv)"; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
