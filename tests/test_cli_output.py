@@ -1,4 +1,4 @@
-"""Log lines carry sd-daemon priority prefixes under systemd, so `journalctl -p warning` works."""
+"""CLI output: sd-daemon priority prefixes under the journal (`journalctl -p warning`), option placement."""
 
 from __future__ import annotations
 
