@@ -17,47 +17,16 @@ an operator's commit so the daemon never loops and never drops such a commit.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote, urlsplit
 
 from syncd import log
+from syncd.tools.git import local_path_of
 
 # -- where is the remote? ----------------------------------------------------------------------
-
-
-def _local_hostnames() -> set[str]:
-    names = {"localhost", "127.0.0.1", "::1", "[::1]"}
-    try:
-        names |= {socket.gethostname(), socket.getfqdn()}
-    except OSError:
-        pass
-    return names
-
-
-def local_path_of(url: str, tree: Path) -> Path | None:
-    """The filesystem path of a remote URL that points at this host, else None."""
-    url = url.strip()
-    if not url:
-        return None
-    if "://" in url:
-        parts = urlsplit(url)
-        if parts.scheme == "file" or (parts.scheme in ("ssh", "git+ssh", "ssh+git")
-                                      and (parts.hostname or "") in _local_hostnames()):
-            if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
-                return None
-            return Path(unquote(parts.path)) if parts.path.startswith("/") else None
-        return None
-    head, sep, rest = url.partition(":")
-    if sep and "/" not in head:  # scp-like [user@]host:path
-        host = head.rpartition("@")[2]
-        return Path(rest) if host in _local_hostnames() and rest.startswith("/") else None
-    path = Path(url)
-    return path if path.is_absolute() else (Path(tree) / path)
 
 
 def git_dir_of(path: Path) -> Path | None:
@@ -108,14 +77,11 @@ def read_ref(git_dir: Path, ref: str) -> str | None:
 
 
 def remote_url(tree: Path, remote: str) -> str | None:
-    """`git config --get remote.<name>.url`, run as the owner of the tree (never as root)."""
+    """The remote's URL, asked of git run as the owner of the tree (never as root)."""
     from syncd.tools.git import Git, identity_for
 
     st = os.stat(tree)
-    proc = Git(tree, identity_for(st.st_uid, st.st_gid)).run("config", "--get", f"remote.{remote}.url",
-                                                              check=False, timeout=30)
-    url = proc.stdout.decode("utf-8", "replace").strip()
-    return url or None
+    return Git(tree, identity_for(st.st_uid, st.st_gid)).remote_url(remote)
 
 
 # -- watching ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 from syncd.config import Config
 from syncd.journal import Entry, Journal
 from syncd.state import State
-from syncd.tools.git import Git, Identity, identity_for
+from syncd.tools.git import Git, Identity, identity_for, local_path_of
 from syncd.tools.systemctl import Systemctl
 
 GO, STOP = True, False
@@ -82,12 +82,9 @@ def foreign_local_remote(cfg: Config, git: Git, owner: Identity) -> list[str]:
     """The remote, when it is a repository on this host that someone other than the owner owns."""
     if os.geteuid() != 0 or owner.uid == 0:
         return []  # git runs as whoever runs syncd: nothing to trust on their behalf
-    url = git.remote_url(cfg.repo.remote) or ""
-    path = url[len("file://"):] if url.startswith("file://") else url
-    if not path.startswith("/"):
-        path = str(cfg.repo.path / path) if path and ":" not in path else ""
+    path = local_path_of(git.remote_url(cfg.repo.remote) or "", cfg.repo.path)
     try:
-        if path and os.stat(path).st_uid != owner.uid:
+        if path is not None and os.stat(path).st_uid != owner.uid:
             real = os.path.realpath(path)
             return [real, os.path.join(real, ".git")]
     except OSError:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from syncd.errors import ToolError
 
@@ -191,3 +193,35 @@ class Git:
 
     def verify_commit(self, sha: str) -> bool:
         return self.run("verify-commit", sha, check=False).returncode == 0
+
+
+# -- where is a remote? ------------------------------------------------------------------------
+
+def _local_hostnames() -> set[str]:
+    names = {"localhost", "127.0.0.1", "::1", "[::1]"}
+    try:
+        names |= {socket.gethostname(), socket.getfqdn()}
+    except OSError:
+        pass
+    return names
+
+
+def local_path_of(url: str, tree: Path) -> Path | None:
+    """The filesystem path of a remote URL that points at this host, else None."""
+    url = url.strip()
+    if not url:
+        return None
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme == "file" or (parts.scheme in ("ssh", "git+ssh", "ssh+git")
+                                      and (parts.hostname or "") in _local_hostnames()):
+            if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+                return None
+            return Path(unquote(parts.path)) if parts.path.startswith("/") else None
+        return None
+    head, sep, rest = url.partition(":")
+    if sep and "/" not in head:  # scp-like [user@]host:path
+        host = head.rpartition("@")[2]
+        return Path(rest) if host in _local_hostnames() and rest.startswith("/") else None
+    path = Path(url)
+    return path if path.is_absolute() else (Path(tree) / path)
