@@ -24,7 +24,6 @@ class Rendered:
     has_inline_secrets: bool = False  # secrets_delivery = "environment": the drop-in holds values
     names: list[str] = field(default_factory=list)
     secret_names: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -72,16 +71,15 @@ def render(cfg: Config, read_blob, secrets_path: Path) -> Rendered:
     for rel in cfg.env.secrets:
         data, display = _read_source(read_blob, cfg.repo.path, rel)
         sources.append(("secret", display, _decrypt(data, display, cfg.env.key)))
-    origin: dict[str, str] = {}
+    values = dict(envfiles.merge_environment([(display, entries) for _kind, display, entries in sources],
+                                             cfg.env.vars))
+    origin: dict[str, str] = {}  # which kind of source set the value that won
     where: dict[str, str] = {}  # "FILE:LINE" or "env.vars", for messages (never a value)
-    values: dict[str, str] = {}
     for kind, display, entries in sources:
-        for name, value, line in entries:
-            values.pop(name, None)  # later wins, and takes the later position
-            values[name], origin[name], where[name] = value, kind, f"{display}:{line}"
-    for name, value in cfg.env.vars.items():
-        values.pop(name, None)
-        values[name], origin[name], where[name] = value, "var", "env.vars"
+        for name, _value, line in entries:
+            origin[name], where[name] = kind, f"{display}:{line}"
+    for name in cfg.env.vars:
+        origin[name], where[name] = "var", "env.vars"
     for name, value in values.items():
         if origin[name] == "secret" and cfg.env.secrets_delivery == CREDENTIALS:
             continue  # a file, not an environment entry: no exec-size or systemd env limits
@@ -127,10 +125,9 @@ def _assemble(cfg: Config, values: dict[str, str], origin: dict[str, str], secre
 # -- installing -------------------------------------------------------------------------------
 def installed_secret_files(secrets_path: Path) -> dict[str, bytes]:
     found: dict[str, bytes] = {}
-    for sub in ("environment",):
-        p = secrets_path / sub
-        if p.is_file():
-            found[sub] = p.read_bytes()
+    env_file = secrets_path / "environment"
+    if env_file.is_file():
+        found["environment"] = env_file.read_bytes()
     cred = secrets_path / CREDENTIALS
     if cred.is_dir():
         for p in cred.iterdir():
