@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     cfg = load(args)
-    from syncd.actions.status import _warnings
+    from syncd.actions.status import secrets_warnings
     from syncd.deploy.context import owner_identity
     from syncd.errors import SyncdError
     from syncd.render.environment import render, secrets_dir
@@ -23,7 +23,7 @@ def run(args) -> int:
 
     git = Git(cfg.repo.path, owner_identity(cfg))
     systemctl = Systemctl(cfg.service.scope)
-    warnings = _warnings(cfg)
+    warnings = secrets_warnings(cfg)
     try:
         rendered = render(cfg, lambda rel: git.read_blob("HEAD", rel), secrets_dir(cfg, systemctl.unit_dir()))
     except SyncdError:

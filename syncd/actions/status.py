@@ -33,22 +33,21 @@ def collect(cfg) -> dict:
         "daemon_status": daemon.get("status"),
         "fetch_error": st.get("fetch_error"),
         "in_flight": (cfg.state_dir / "journal.json").exists(),
-        "warnings": _warnings(cfg),
+        "warnings": secrets_warnings(cfg),
     }
     return info
 
 
-def _warnings(cfg) -> list[str]:
+def secrets_warnings(cfg) -> list[str]:
     """A secrets file the server's key cannot open must be seen before it blocks a deploy."""
     if not cfg.env.secrets or not cfg.env.key:
         return []
-    from syncd.errors import SyncdError
     from syncd.secrets import key_recipient, recipients_of
 
     out = []
     try:
         mine = key_recipient(cfg.env.key)
-    except (SyncdError, OSError, Exception) as exc:  # noqa: BLE001 - a warning, never a crash
+    except Exception as exc:  # noqa: BLE001 - a warning, never a crash
         return [f"env.key {cfg.env.key}: {exc}"]
     for rel in cfg.env.secrets:
         try:

@@ -63,11 +63,10 @@ def reload_units(ctx: Context) -> None:
 def chown_changed(ctx: Context):
     if not ctx.cfg.service.owner or ctx.target == ctx.head:
         return GO
-    from syncd.chown import chown_changed as chown, parse_owner
+    from syncd.chown import chown_changed as chown
 
-    uid, gid = parse_owner(ctx.cfg.service.owner)
     paths = ctx.git.changed_paths(ctx.head, ctx.target)
-    report = chown(ctx.cfg.repo.path, paths, uid, gid)
+    report = chown(ctx.cfg.repo.path, paths, ctx.owner.uid, ctx.owner.gid)  # owner resolved once, in context
     _LOG.info("chown: %d changed path(s) to %s (%s)", len(paths), ctx.cfg.service.owner, report.summary())
     return GO
 
