@@ -75,6 +75,36 @@ class ScheduleConfig:
     interval: float = 60.0  # 0 disables polling; 0 as well whenever cron is set
     cron: str = ""
     watch: bool = True
+    windows: tuple[str, ...] = ()  # restarts only inside these weekly windows (host time); () = always
+
+
+NOTIFY_RESULTS = ("deployed", "rolled-back", "blocked", "error")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    on: tuple[str, ...] = ("rolled-back", "error")
+    webhook: str | None = None
+    email: tuple[str, ...] = ()
+    smtp: str | None = None  # "host:port" of a relay
+    sendmail: Path | None = None  # or the local sendmail program
+    sender: str = field(default_factory=lambda: f"syncd@{socket.gethostname()}")
+    timeout: float = 10.0  # the most notifications add to one sync, all transports together
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    textfile: Path | None = None  # for node_exporter's textfile collector
+    listen: str | None = None  # "host:port" where `syncd run` serves GET /metrics
+    process: bool = False  # also export syncd's own process metrics (CPU, memory, fds)
+
+
+@dataclass(frozen=True)
+class DrainConfig:
+    port: int | None = None  # busy while a TCP connection to this local port is established
+    command: tuple[str, ...] | None = None  # busy while this exits 0 (run as the owner, in repo.path)
+    max_wait: float = 900.0
+    on_timeout: str = "deploy"  # | "skip"
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,9 @@ class Config:
     hooks: HooksConfig = field(default_factory=HooksConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    drain: DrainConfig = field(default_factory=DrainConfig)
 
     @property
     def name(self) -> str:
@@ -114,7 +147,7 @@ def config_path(cli_value: str | None) -> Path:
 # --------------------------------------------------------------------------------------------
 # Loading
 
-SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state")
+SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state", "notify", "metrics", "drain")
 KEYS = {
     "repo": ("path", "remote", "branch", "local_branch", "allow_force_push", "verify",
              "allowed_signers", "committer"),
@@ -122,14 +155,18 @@ KEYS = {
     "env": ("vars", "files", "secrets", "key", "secrets_delivery", "required"),
     "health": ("timeout", "settle", "tcp", "http", "command", "dicom_echo"),
     "hooks": ("pre_restart", "post_deploy", "on_failure", "timeout"),
-    "schedule": ("interval", "cron", "watch"),
+    "schedule": ("interval", "cron", "watch", "windows"),
     "state": ("dir",),
+    "notify": ("on", "webhook", "email", "smtp", "sendmail", "sender", "timeout"),
+    "metrics": ("textfile", "listen", "process"),
+    "drain": ("port", "command", "max_wait", "on_timeout"),
 }
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 UNIT_TYPES = ("service", "socket", "target", "device", "mount", "automount", "swap", "timer",
               "path", "slice", "scope")
 UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]+)?\.service\Z")
+EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\Z")
 COMMITTER = re.compile(r"[^<>\n]*[^<>\s][^<>\n]* <[^<>\s]+>\Z")
 DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)")
 DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -164,6 +201,9 @@ def load_config(path: Path) -> Config:
         hooks=_hooks(sections["hooks"]),
         schedule=_schedule(sections["schedule"]),
         state=_state(sections["state"]),
+        notify=_notify(sections["notify"]),
+        metrics=_metrics(sections["metrics"]),
+        drain=_drain(sections["drain"]),
     )
 
 
@@ -392,6 +432,18 @@ def _schedule(s: _Section) -> ScheduleConfig:
         kw["cron"] = cron
     if s.has("watch"):
         kw["watch"] = s.get("watch", bool)
+    if s.has("windows"):
+        from syncd.gate.windows import parse_window
+
+        windows = s.get("windows", list)
+        for i, text in enumerate(windows):
+            if not isinstance(text, str):
+                raise s.error(f"windows[{i}]", f"expected a string, found {_type_name(text)}", line_key="windows")
+            try:
+                parse_window(text)
+            except ValueError as e:
+                raise s.error(f"windows[{i}]", str(e), line_key="windows") from None
+        kw["windows"] = tuple(windows)
     return ScheduleConfig(**kw)
 
 
@@ -399,6 +451,86 @@ def _state(s: _Section) -> StateConfig:
     if s.has("dir"):
         return StateConfig(dir=s.abs_path("dir", s.get("dir", str)))
     return StateConfig()
+
+
+def _notify(s: _Section) -> NotifyConfig:
+    kw = {}
+    if s.has("on"):
+        results = s.get("on", list)
+        for i, result in enumerate(results):
+            if result not in NOTIFY_RESULTS:
+                raise s.error(f"on[{i}]", f"expected one of {', '.join(repr(r) for r in NOTIFY_RESULTS)}, "
+                              f"got {result!r}" + (_suggest(result, NOTIFY_RESULTS) if isinstance(result, str) else ""),
+                              line_key="on")
+        kw["on"] = tuple(dict.fromkeys(results))
+    if s.has("webhook"):
+        url = s.get("webhook", str)
+        parts = urlsplit(url)
+        try:
+            parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            # The URL often holds a token: the message does not repeat it.
+            raise s.error("webhook", "expected an http:// or https:// URL, e.g. \"https://chat.example.org/hooks/abc\"")
+        kw["webhook"] = url
+    if s.has("email"):
+        addresses = s.get("email", list)
+        for i, address in enumerate(addresses):
+            if not isinstance(address, str) or not EMAIL.match(address):
+                raise s.error(f"email[{i}]", f"expected an address such as \"team@example.org\", got {address!r}",
+                              line_key="email")
+        kw["email"] = tuple(addresses)
+    if s.has("smtp"):
+        kw["smtp"] = s.get("smtp", str)
+        _host_port(s, "smtp", kw["smtp"], '"host:port" of a mail relay, e.g. "localhost:25"')
+    if s.has("sendmail"):
+        kw["sendmail"] = s.abs_path("sendmail", s.get("sendmail", str))
+    if kw.get("smtp") and kw.get("sendmail"):
+        raise s.error("sendmail", "notify.smtp and notify.sendmail are alternatives: set one of them")
+    if kw.get("email") and not (kw.get("smtp") or kw.get("sendmail")):
+        raise s.error("email", "needs a way to send: notify.smtp = \"localhost:25\" (a relay) or "
+                      "notify.sendmail = \"/usr/sbin/sendmail\"")
+    if s.has("sender"):
+        sender = s.get("sender", str)
+        if not EMAIL.match(sender):
+            raise s.error("sender", f"expected an address such as \"syncd@host.example.org\", got {sender!r}")
+        kw["sender"] = sender
+    if s.has("timeout"):
+        kw["timeout"] = s.duration("timeout", positive=True)
+    return NotifyConfig(**kw)
+
+
+def _metrics(s: _Section) -> MetricsConfig:
+    kw = {}
+    if s.has("textfile"):
+        path = s.abs_path("textfile", s.get("textfile", str))
+        if path.suffix != ".prom" or path.name == ".prom":
+            raise s.error("textfile", "node_exporter's textfile collector reads only files ending in \".prom\": "
+                          f"expected e.g. \"/var/lib/prometheus/node-exporter/syncd-{s.src.path.stem}.prom\"")
+        kw["textfile"] = path
+    if s.has("listen"):
+        kw["listen"] = s.get("listen", str)
+        _host_port(s, "listen", kw["listen"], '"address:port", e.g. "127.0.0.1:9469"')
+    if s.has("process"):
+        kw["process"] = s.get("process", bool)
+    return MetricsConfig(**kw)
+
+
+def _drain(s: _Section) -> DrainConfig:
+    kw = {}
+    if s.has("port"):
+        port = s.get("port", int)
+        if not 1 <= port <= 65535:
+            raise s.error("port", f"expected a TCP port 1-65535, got {port}")
+        kw["port"] = port
+    if s.has("command"):
+        kw["command"] = s.argv("command", s.get("command", list))
+    if s.has("max_wait"):
+        kw["max_wait"] = s.duration("max_wait")
+    if s.has("on_timeout"):
+        kw["on_timeout"] = s.choice("on_timeout", ("deploy", "skip"))
+    return DrainConfig(**kw)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    State(load(args).state_dir).ensure().set_paused(True, "paused by syncd pause")
+    cfg = load(args)
+    State(cfg.state_dir).ensure().set_paused(True, "paused by syncd pause")
+    from syncd.metrics import write_textfile
+
+    write_textfile(cfg)  # syncd_paused
     print("paused: automatic syncs stopped (syncd sync still works; `syncd resume` restarts them)")
     return 0

@@ -12,6 +12,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    State(load(args).state_dir).ensure().set_paused(False)
+    cfg = load(args)
+    State(cfg.state_dir).ensure().set_paused(False)
+    from syncd.metrics import write_textfile
+
+    write_textfile(cfg)  # syncd_paused
     print("resumed: automatic syncs restart with the next trigger")
     return 0

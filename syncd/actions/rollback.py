@@ -42,5 +42,8 @@ def run(args) -> int:
     report(outcome, sys.stdout)
     if outcome.exit_code == EXIT_OK:
         state.set_paused(True, f"paused by syncd rollback to {rev}")
+        from syncd.metrics import write_textfile
+
+        write_textfile(cfg)  # syncd_paused
         print("automatic syncs paused; `syncd resume` when upstream is fixed")
     return outcome.exit_code

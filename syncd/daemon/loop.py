@@ -90,6 +90,7 @@ class Daemon:
         self._started = _now()
         self._last_ping = 0.0
         self._was_healthy = True
+        self.metrics_server = None
 
     # -- main thread -----------------------------------------------------------------------
     def run(self) -> int:
@@ -105,6 +106,7 @@ class Daemon:
         self._paused = State(self.cfg.state_dir).paused
         self.flight = SingleFlight(self._sync).start()
         self._arm(self.cfg)
+        self._serve_metrics(self.cfg)
         armed = self._describe_triggers()
         self.log.info("syncd run: %s for %s (%s)", self.path, self.cfg.service.unit, armed)
         self._status = "paused" if self._paused else "idle"
@@ -166,6 +168,27 @@ class Daemon:
         schedule.start()
         self.schedule, self.watcher, self.tracker = schedule, watcher, tracker
 
+    def _serve_metrics(self, cfg) -> None:
+        """GET /metrics on metrics.listen; a port that cannot be bound is logged, deploys go on."""
+        from syncd.metrics import write_textfile
+
+        write_textfile(cfg)
+        current = self.metrics_server
+        if current is not None and current.address == cfg.metrics.listen:
+            return
+        if current is not None:
+            current.close()
+            self.metrics_server = None
+        if cfg.metrics.listen:
+            from syncd.metrics.http import MetricsServer
+
+            try:
+                self.metrics_server = MetricsServer(cfg)
+                self.log.info("serving GET /metrics on %s", cfg.metrics.listen)
+            except OSError as exc:
+                self.log.error("metrics.listen: cannot serve /metrics on %s: %s", cfg.metrics.listen,
+                               exc.strerror or exc)
+
     def _disarm(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
@@ -216,6 +239,7 @@ class Daemon:
 
             State(old.state_dir).clear_daemon()
             State(new.state_dir).ensure()
+        self._serve_metrics(new)
         self.log.info("reloaded %s (%s)", self.path, self._describe_triggers())
         self._publish(force=True)
         self.notifier.ready(status=one_line(f"reloaded; {self._status}"))
@@ -228,6 +252,9 @@ class Daemon:
         if paused == self._paused:
             return
         self._paused = paused
+        from syncd.metrics import write_textfile
+
+        write_textfile(self.cfg)  # syncd_paused changed
         if paused:
             self.log.info("paused: automatic syncs stop until `syncd resume`")
             self._set_status("paused")
@@ -298,6 +325,8 @@ class Daemon:
             State(self.cfg.state_dir).clear_daemon()
         except OSError:
             pass
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self.log.info("stopped cleanly")
         self.notifier.close()
         return 0

@@ -16,6 +16,7 @@ from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, m
                                 restart, write_environment)
 from syncd.deploy.context import Context, make_context, short
 from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures
+from syncd.deploy.report import after_sync
 from syncd.deploy.undo import env_settings, undo
 from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
 from syncd.lock import SyncLock
@@ -117,6 +118,8 @@ def recover(ctx: Context) -> None:
     ctx.state.append_history({"time": now_iso(), "from": entry.target, "to": entry.previous,
                               "result": "rolled-back" if healthy else "error", "reason": reason,
                               "duration_s": 0.0, "trigger": "recovery"})
+    after_sync(ctx, result="rolled-back" if healthy else "error", reason=reason, frm=entry.target, to=entry.previous,
+               running=entry.previous, duration_s=0.0, noteworthy=True, restarted=False)
     ctx.head = None
 
 
@@ -156,6 +159,9 @@ def finish(ctx: Context) -> Outcome:
                       timeout=ctx.cfg.hooks.timeout, extra_env=hook_env(ctx, "deployed"))
         except SyncdError as exc:
             _LOG.warning("post_deploy hook: %s", exc)
+    after_sync(ctx, result=ctx.result, reason=ctx.reason, frm=ctx.failed or ctx.head, to=ctx.target,
+               running=deployed or ctx.state.deployed, duration_s=duration, noteworthy=noteworthy,
+               restarted=ctx.entry is not None)
     return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream)
 
 

@@ -44,6 +44,8 @@ class Context:
     failed: str | None = None  # the commit that was rolled back
     result: str | None = None
     reason: str | None = None
+    log_tail: list[str] = field(default_factory=list)  # the unit's last lines from a failed start
+    fetch_failed: bool = False
 
     @property
     def dropin_path(self) -> Path:

@@ -54,6 +54,7 @@ def fetch(ctx: Context):
     try:
         ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
     except ToolError as exc:
+        ctx.fetch_failed = True
         if not ctx.dry_run:
             ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
         raise

@@ -24,6 +24,7 @@ class Rendered:
     has_inline_secrets: bool = False  # secrets_delivery = "environment": the drop-in holds values
     names: list[str] = field(default_factory=list)
     secret_names: list[str] = field(default_factory=list)
+    secret_values: tuple[str, ...] = field(default=(), repr=False)  # to mask them in messages
 
     @property
     def empty(self) -> bool:
@@ -119,7 +120,8 @@ def _assemble(cfg: Config, values: dict[str, str], origin: dict[str, str], secre
         extra.append(f"EnvironmentFile={secrets_path / 'environment'}")
     dropin = quoting.render_dropin(plain, extra)
     return Rendered(dropin=dropin, dropin_mode=0o600 if inline else 0o644, secret_files=files,
-                    has_inline_secrets=inline, names=list(values), secret_names=list(secret))
+                    has_inline_secrets=inline, names=list(values), secret_names=list(secret),
+                    secret_values=tuple(secret.values()))
 
 
 # -- installing -------------------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""One notification: the spec's fields, and the same told in sentences for a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from syncd.notify.advice import what_to_do
+
+MASK = "********"
+FAILURES = ("rolled-back", "error")
+
+
+@dataclass
+class Event:
+    event: str  # the result: deployed | rolled-back | blocked | error
+    unit: str
+    host: str
+    from_: str | None  # the commit that ran before (for a rollback: the one that failed)
+    to: str | None  # the commit that runs after
+    running: str | None  # what runs now (for blocked and error: what ran before)
+    reason: str | None
+    time: str  # ISO 8601
+    duration_s: float
+    log_tail: list[str] = field(default_factory=list)  # the unit's last lines in the failed start
+
+    def payload(self) -> dict:
+        """The webhook body. `text` is the message for a person (chat webhooks show it as it is)."""
+        body = {"event": self.event, "unit": self.unit, "host": self.host, "from": self.from_, "to": self.to,
+                "running": self.running, "reason": self.reason, "time": self.time, "duration_s": self.duration_s}
+        if self.event in FAILURES:
+            body["log_tail"] = list(self.log_tail)
+        body["what_to_do"] = what_to_do(self.event, self.reason, self.unit)
+        body["text"] = self.text()
+        return body
+
+    def subject(self) -> str:
+        return f"[syncd] {self.unit} on {self.host}: {self.headline()}"
+
+    def headline(self) -> str:
+        now, frm = _short(self.running), _short(self.from_)
+        return {
+            "deployed": f"{now} deployed and healthy",
+            "rolled-back": f"{frm} failed and was rolled back, {now} runs again",
+            "blocked": f"deploy blocked, nothing changed ({now} still runs)",
+            "error": f"syncd could not finish a sync ({now} runs)",
+        }.get(self.event, f"{self.event} ({now})")
+
+    def text(self) -> str:
+        lines = [f"{self.unit} on {self.host}: {self.headline()}.", "",
+                 f"What happened: {self.reason or self.event}",
+                 f"Running now:   {self.running or 'unknown'}",
+                 f"What to do:    {what_to_do(self.event, self.reason, self.unit)}",
+                 f"When:          {self.time} (the sync took {self.duration_s:g}s)"]
+        if self.event == "rolled-back" and self.from_:
+            lines.append(f"Failed:        {self.from_}")
+        if self.event in FAILURES and self.log_tail:
+            lines += ["", f"The last lines {self.unit} logged:"] + [f"  {line}" for line in self.log_tail]
+        lines += ["", f"More: syncd status, syncd history (on {self.host})."]
+        return "\n".join(lines) + "\n"
+
+
+def mask(text: str | None, secrets) -> str | None:
+    """Replace every secret value in `text` (longest first, so a value inside another goes too)."""
+    if not text:
+        return text
+    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+def _short(sha: str | None) -> str:
+    return sha[:7] if sha else "nothing"
