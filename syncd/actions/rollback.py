@@ -6,7 +6,7 @@ import sys
 
 from syncd import log
 from syncd.actions.common import load
-from syncd.actions.sync import print_step, report
+from syncd.actions.sync import reconcile_until_ready, report
 from syncd.errors import EXIT_OK, UsageError
 from syncd.state import State
 
@@ -14,6 +14,8 @@ from syncd.state import State
 def register(sub) -> None:
     p = sub.add_parser("rollback", help="redeploy the previous good deploy (or REV), then pause automatic syncs")
     p.add_argument("rev", nargs="?", help="commit to go back to (default: the deploy before the current one)")
+    p.add_argument("--now", action="store_true",
+                   help="restart at once, whatever [drain] (a transfer in progress) and schedule.windows say")
     p.set_defaults(func=run)
 
 
@@ -29,8 +31,6 @@ def previous_good(state: State) -> str | None:
 
 def run(args) -> int:
     cfg = load(args)
-    from syncd.deploy import reconcile
-
     if not args.verbose:
         log.quiet_steps()  # steps go to stdout; -v adds the timed log lines on stderr
 
@@ -38,7 +38,8 @@ def run(args) -> int:
     rev = args.rev or previous_good(state)
     if not rev:
         raise UsageError("rollback: no earlier good deploy in the history; name a commit: syncd rollback REV")
-    outcome = reconcile(cfg, trigger="rollback", rollback_to=rev, on_step=print_step)
+    args.no_wait = False
+    outcome = reconcile_until_ready(cfg, args, trigger="rollback", rollback_to=rev)
     report(outcome, sys.stdout)
     if outcome.exit_code == EXIT_OK:
         state.set_paused(True, f"paused by syncd rollback to {rev}")

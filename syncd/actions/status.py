@@ -33,6 +33,7 @@ def collect(cfg) -> dict:
         "daemon_status": daemon.get("status"),
         "fetch_error": st.get("fetch_error"),
         "in_flight": (cfg.state_dir / "journal.json").exists(),
+        "waiting": st.get("waiting"),
         "warnings": secrets_warnings(cfg),
     }
     return info
@@ -76,6 +77,10 @@ def run(args) -> int:
         print(f"daemon:      {info['daemon_status']}")
     if info["fetch_error"]:
         print(f"fetch error: {info['fetch_error']}")
+    if info["waiting"]:
+        w = info["waiting"]
+        print(f"waiting:     {short(w.get('commit'))} since {w.get('since')}: {w.get('cause')}")
+        print("             (`syncd sync --now` deploys at once)")
     if info["in_flight"]:
         print("in flight:   a deploy is in progress or was interrupted (the next sync finishes or undoes it)")
     for w in info["warnings"]:

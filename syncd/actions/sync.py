@@ -11,7 +11,10 @@ from syncd.actions.common import load
 def register(sub) -> None:
     p = sub.add_parser("sync", help="reconcile once now")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-    p.add_argument("--no-wait", action="store_true", help="report busy instead of waiting for a running sync")
+    p.add_argument("--no-wait", action="store_true",
+                   help="report busy instead of waiting for a running sync, or for [drain] / schedule.windows")
+    p.add_argument("--now", action="store_true",
+                   help="deploy at once, whatever [drain] (a transfer in progress) and schedule.windows say")
     p.set_defaults(func=run)
 
 
@@ -21,14 +24,49 @@ def print_step(name: str, detail: str) -> None:
 
 def run(args) -> int:
     cfg = load(args)
-    from syncd.deploy import reconcile
-
     if not args.verbose:
         log.quiet_steps()  # steps go to stdout; -v adds the timed log lines on stderr
 
-    outcome = reconcile(cfg, dry_run=args.dry_run, trigger="cli", lock_wait=not args.no_wait, on_step=print_step)
+    outcome = reconcile_until_ready(cfg, args, dry_run=args.dry_run, trigger="cli", lock_wait=not args.no_wait)
     report(outcome, sys.stdout)
     return outcome.exit_code
+
+
+RECHECK = 3.0  # seconds between looks at [drain] and schedule.windows while a deploy waits
+REFETCH = 60.0  # ... and between full syncs meanwhile (a newer push replaces the waiting one)
+
+
+def reconcile_until_ready(cfg, args, **options):
+    """One reconcile; while [drain] or schedule.windows hold it back, wait here (nothing moves) and
+    look again, without holding the lock, so a `syncd sync --now` elsewhere goes ahead at once."""
+    import time
+
+    from syncd import gate
+    from syncd.deploy import reconcile
+    from syncd.deploy.context import owner_identity
+    from syncd.state import State
+
+    outcome = reconcile(cfg, now=args.now, on_step=print_step, **options)
+    said = None
+    try:
+        while outcome.result == "waiting" and not args.no_wait:
+            if outcome.reason != said:
+                print(f"-> waiting: {outcome.reason} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
+                      flush=True)
+                said = outcome.reason
+            last_full = time.monotonic()
+            while time.monotonic() - last_full < REFETCH:
+                time.sleep(RECHECK)
+                waiting = State(cfg.state_dir).status().get("waiting")
+                if not waiting or gate.check(cfg, owner_identity(cfg), waiting.get("busy_since")).cause is None:
+                    break
+            outcome = reconcile(cfg, now=args.now, on_step=print_step, **options)
+    except KeyboardInterrupt:
+        state = State(cfg.state_dir)
+        if not state.daemon():  # nobody else waits for this deploy now
+            state.update_status(waiting=None)
+        raise
+    return outcome
 
 
 def report(outcome, out) -> None:

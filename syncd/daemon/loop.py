@@ -24,6 +24,7 @@ from syncd.daemon.singleflight import SingleFlight
 from syncd.errors import Blocked, SyncdError
 
 TICK = 1.0  # seconds: how often the main loop looks at the pause flag, the watches and the watchdog
+RECHECK = 3.0  # seconds: how often a waiting deploy looks again at [drain] and schedule.windows
 STEP_WORDS = {  # reconcile's step names (syncd/deploy/chain.py) -> STATUS= text; {c} = short commit
     "preflight": "checking the tree",
     "fetch": "fetching",
@@ -58,6 +59,10 @@ def outcome_line(outcome) -> str:
         return f"blocked: {reason or 'see syncd status'}"
     if result == "stopped":
         return "stopped before deploying"
+    if result == "waiting":
+        return f"waiting to deploy {short(outcome.upstream)}: {reason}; `syncd sync --now` deploys at once"
+    if result == "skipped":
+        return f"deploy of {short(outcome.upstream)} skipped: {reason}"
     return f"error: {reason or 'see the log'}"
 
 
@@ -91,6 +96,7 @@ class Daemon:
         self._last_ping = 0.0
         self._was_healthy = True
         self.metrics_server = None
+        self._recheck_at: float | None = None  # a deploy waits for [drain] / windows: look again then
 
     # -- main thread -----------------------------------------------------------------------
     def run(self) -> int:
@@ -127,6 +133,9 @@ class Daemon:
                     self._hup = False
                     self._reload()
                 self._check_pause()
+                if self._recheck_at is not None and time.monotonic() >= self._recheck_at:
+                    self._recheck_at = None
+                    self.trigger("recheck")
                 if self.watcher is not None:
                     self.watcher.check()
                 self._publish()
@@ -179,6 +188,7 @@ class Daemon:
         if current is not None:
             current.close()
             self.metrics_server = None
+        self._recheck_at: float | None = None  # a deploy waits for [drain] / windows: look again then
         if cfg.metrics.listen:
             from syncd.metrics.http import MetricsServer
 
@@ -345,8 +355,12 @@ class Daemon:
         if State(cfg.state_dir).paused:
             if (cfg.state_dir / "journal.json").exists():  # an interrupted deploy is undone even when paused
                 self._recover(cfg)
+            if State(cfg.state_dir).status().get("waiting"):
+                State(cfg.state_dir).update_status(waiting=None)  # nothing waits while paused
             self.log.info("paused: %s ignored", "+".join(reasons))
             self._set_status("paused")
+            return
+        if reasons == ["recheck"] and self._still_waiting(cfg):
             return
         if not self._wait_for_lock(cfg):
             return
@@ -364,13 +378,41 @@ class Daemon:
         if schedule is not None:
             delay = schedule.record(ok=outcome.result != "error", error=outcome.reason)
         line = outcome_line(outcome)
+        if outcome.result == "waiting":
+            self._recheck_at = time.monotonic() + RECHECK
         if delay is not None:
             line += f"; retry in {delay:.0f}s"
-        level = {"deployed": 20, "up-to-date": 10, "rolled-back": 40, "blocked": 30}.get(outcome.result, 40)
+        level = {"deployed": 20, "up-to-date": 10, "rolled-back": 40, "blocked": 30, "waiting": 20,
+                 "skipped": 30}.get(outcome.result, 40)
         self.log.log(level, "sync (%s): %s [%.1fs]", trigger, line, elapsed)
         self._set_status(line)
         if tracker is not None:
             tracker.sync_finished(outcome.deployed)
+
+    def _still_waiting(self, cfg) -> bool:
+        """A cheap look (no git) at what holds a waiting deploy; True: it still waits, look again later."""
+        from syncd import gate
+        from syncd.deploy.context import owner_identity
+        from syncd.state import State
+
+        state = State(cfg.state_dir)
+        waiting = state.status().get("waiting")
+        if not waiting or waiting.get("skipped"):
+            return False
+        try:
+            verdict = gate.check(cfg, owner_identity(cfg), waiting.get("busy_since"))
+        except Exception as exc:  # noqa: BLE001 - let the full sync decide and report
+            self.log.warning("checking [drain] / schedule.windows failed: %s", exc)
+            return False
+        if verdict.cause is None or verdict.skip:
+            return False  # ready (or max_wait passed): the full sync decides and records
+        if verdict.cause != waiting.get("cause"):
+            state.update_status(waiting=dict(waiting, cause=verdict.cause, busy_since=verdict.busy_since))
+            self.log.info("still waiting to deploy %s: %s", short(waiting.get("commit")), verdict.cause)
+        self._set_status(one_line(f"waiting to deploy {short(waiting.get('commit'))}: {verdict.cause}; "
+                                  "`syncd sync --now` deploys at once"))
+        self._recheck_at = time.monotonic() + RECHECK
+        return True
 
     def _reconcile(self, cfg, trigger: str):
         from syncd.deploy import Outcome, reconcile

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass
 class Outcome:
-    result: str  # "deployed" | "up-to-date" | "rolled-back" | "blocked" | "error"
+    result: str  # "deployed" | "up-to-date" | "rolled-back" | "blocked" | "error" | "waiting" | "skipped"
     reason: str | None
     exit_code: int
     deployed: str | None = None  # sha running after this reconcile
@@ -15,16 +15,19 @@ class Outcome:
 
 
 def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: str | None = None,
-              lock_wait: bool = True, on_step=None, should_stop=None, recover_only: bool = False) -> Outcome:
+              lock_wait: bool = True, on_step=None, should_stop=None, recover_only: bool = False,
+              now: bool = False) -> Outcome:
     """Run one reconcile under the per-config lock.
 
     on_step(step_name, detail) is called as each step starts (the daemon turns it into STATUS=);
     should_stop() is polled between steps (SIGTERM): before the first mutation the reconcile just
     stops, after it the deploy is undone, so nothing is left half-done. recover_only=True only
     undoes a deploy an earlier syncd left interrupted (a paused daemon does that at start).
+    now=True restarts at once whatever [drain] and schedule.windows say; otherwise a ready deploy
+    they hold back ends as "waiting" (nothing moved; status shows why) and the caller looks again.
     """
     from syncd.deploy.chain import run_reconcile
 
     return run_reconcile(cfg, dry_run=dry_run, trigger=trigger, rollback_to=rollback_to,
                          lock_wait=lock_wait, on_step=on_step, should_stop=should_stop,
-                         recover_only=recover_only)
+                         recover_only=recover_only, now=now)

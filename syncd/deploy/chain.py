@@ -2,7 +2,7 @@
 or raises. Read-only steps come first; the journal is written before the first mutation, and any
 failure after it is undone.
 
-    lock → recover → preflight → fetch → verify → decide → render
+    lock → recover → preflight → fetch → verify → decide → render → wait for quiet ([drain], windows)
          → journal → merge → write drop-in → chown → hooks → restart → judge → record   (or undo)
 """
 
@@ -15,19 +15,21 @@ from syncd.deploy import Outcome
 from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, move_tree, pre_restart_hooks,
                                 restart, write_environment)
 from syncd.deploy.context import Context, make_context, short
-from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures
+from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures, wait_for_quiet
 from syncd.deploy.report import after_sync
+from syncd.metrics import write_textfile
 from syncd.deploy.undo import env_settings, undo
 from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
-PREPARE = (preflight, fetch, verify_signatures, decide, render_plan)
+PREPARE = (preflight, fetch, verify_signatures, decide, render_plan, wait_for_quiet)
 APPLY = (begin_journal, move_tree, write_environment, chown_changed, pre_restart_hooks, restart, judge)
 
 _LOG = log.get("deploy")
 _EXIT = {"deployed": EXIT_OK, "up-to-date": EXIT_OK, "planned": EXIT_OK, "stopped": EXIT_OK,
-         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED}
+         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED,
+         "waiting": EXIT_BLOCKED, "skipped": EXIT_BLOCKED}  # waiting/skipped: nothing moved, see status
 
 
 class Stopped(Exception):
@@ -129,8 +131,12 @@ def finish(ctx: Context) -> Outcome:
     deployed = ctx.target if ctx.result in ("deployed", "up-to-date") else ctx.head
     if ctx.result in ("planned", "stopped") or ctx.dry_run:  # a dry run records nothing
         return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
+    if ctx.result in ("waiting", "skipped"):  # the last result stands; status shows `waiting`
+        write_textfile(ctx.cfg)
+        return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
     previous = ctx.state.status()
-    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream}
+    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream,
+              "waiting": None}
     if ctx.result in ("deployed", "up-to-date", "rolled-back"):
         fields["deployed"] = deployed
         if ctx.upstream and not ctx.rollback_to:

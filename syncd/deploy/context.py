@@ -25,6 +25,7 @@ class Context:
     systemctl: Systemctl
     owner: Identity
     dry_run: bool = False
+    now: bool = False  # `sync --now`: restart whatever [drain] and schedule.windows say
     trigger: str = "cli"
     rollback_to: str | None = None
     on_step: object = None

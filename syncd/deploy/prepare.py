@@ -8,6 +8,7 @@ from syncd import fsutil, log
 from syncd.deploy.context import GO, STOP, Context, short
 from syncd.errors import Blocked, ToolError
 from syncd.render.environment import installed_secret_files, render, secrets_dir
+from syncd.state import now_iso
 
 _LOG = log.get("deploy")
 
@@ -157,3 +158,24 @@ def render_plan(ctx: Context):
         ctx.result, ctx.reason = "planned", "; ".join(ctx.reasons)
         return STOP
     return GO
+
+
+def wait_for_quiet(ctx: Context):
+    """[drain] and schedule.windows: a ready deploy waits, with nothing moved, until the pipeline is
+    idle inside a restart window. Waiting ends this sync ("waiting"); the caller looks again later."""
+    from syncd import gate
+
+    if ctx.now or ctx.dry_run or not gate.configured(ctx.cfg):
+        return GO
+    waiting = ctx.state.status().get("waiting") or {}
+    verdict = gate.check(ctx.cfg, ctx.owner, waiting.get("busy_since"))
+    if verdict.note:
+        _LOG.warning("%s", verdict.note)
+        ctx.reasons.append("pipeline still busy after drain.max_wait")
+    if verdict.cause is None:
+        return GO
+    commit = ctx.target or ctx.upstream
+    ctx.result, ctx.reason = ("skipped" if verdict.skip else "waiting"), verdict.cause
+    ctx.state.update_status(waiting={"cause": verdict.cause, "commit": commit, "busy_since": verdict.busy_since,
+                                     "since": waiting.get("since") or now_iso(), "skipped": verdict.skip})
+    return STOP
