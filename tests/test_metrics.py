@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -132,3 +133,18 @@ def test_bad_metrics_keys_name_the_key(workdir, bad, expected):
     proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert f"{cfg}: metrics." in proc.stderr and expected in proc.stderr
+
+
+def test_process_metrics_only_when_asked():
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+
+    from syncd.metrics.collect import registry_for
+
+    def cfg(process):
+        return SimpleNamespace(service=SimpleNamespace(unit="p.service"), state_dir=Path("/nonexistent"),
+                               metrics=SimpleNamespace(process=process))
+
+    assert b"process_" not in generate_latest(registry_for(cfg(False)))
+    assert b"process_cpu_seconds_total" in generate_latest(registry_for(cfg(True)))

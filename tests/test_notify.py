@@ -110,6 +110,7 @@ def test_a_blocked_deploy_is_told_once_not_at_every_sync(deployment, webhook):
     assert "uncommitted changes" in body["reason"] and "log_tail" not in body
     assert body["running"] == d.head()
     assert "commit it on the local branch" in body["what_to_do"]
+    assert f"git -C {d.tree} commit" in body["what_to_do"]  # this server's tree, not the tutorial's
 
 
 def test_deployed_is_told_when_asked(deployment, webhook, smtp):
@@ -224,3 +225,20 @@ def test_bad_notify_keys_name_the_key_and_never_echo_the_webhook(workdir, bad, e
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert "hook-token-123" not in proc.stderr
+
+
+def test_the_log_tail_of_a_failed_start_reaches_the_event_masked():
+    """The seam the judge fills (ctx.log_tail): whatever the unit printed, secret values are masked."""
+    from types import SimpleNamespace
+
+    from syncd.deploy.report import make_event
+
+    cfg = SimpleNamespace(service=SimpleNamespace(unit="p.service", owner="pipeline:pipelineadmin"),
+                          repo=SimpleNamespace(path="/srv/p"))
+    ctx = SimpleNamespace(cfg=cfg, rendered=SimpleNamespace(secret_values=(SECRET,)),
+                          log_tail=[f"starting with DB_PASSWORD={SECRET}", "Traceback ..."])
+    event = make_event(ctx, "rolled-back", f"unhealthy: {SECRET}", "a" * 40, "b" * 40, "b" * 40, 2.0)
+    body = event.payload()
+    assert body["log_tail"] == ["starting with DB_PASSWORD=********", "Traceback ..."]
+    assert SECRET not in repr(body)
+    assert "journalctl -u p -n 50" in body["what_to_do"]

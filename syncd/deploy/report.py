@@ -41,7 +41,8 @@ def make_event(ctx: Context, result, reason, frm, to, running, duration_s):
     secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()
     return Event(event=result, unit=ctx.cfg.service.unit, host=socket.gethostname(), from_=frm, to=to,
                  running=running, reason=mask(reason, secrets), time=now_iso(), duration_s=duration_s,
-                 log_tail=[mask(line, secrets) for line in log_tail(ctx)])
+                 log_tail=[mask(line, secrets) for line in log_tail(ctx)], tree=str(ctx.cfg.repo.path),
+                 owner=ctx.cfg.service.owner)
 
 
 def log_tail(ctx: Context) -> list[str]:

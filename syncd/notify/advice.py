@@ -33,12 +33,17 @@ FALLBACK = ("see syncd status and syncd history on the server, and what syncd lo
             "journalctl -u syncd -p warning (docs/troubleshooting.md lists every reason).")
 
 
-def what_to_do(result: str, reason: str | None, unit: str) -> str:
+def what_to_do(result: str, reason: str | None, unit: str, tree: str | None = None, owner: str | None = None) -> str:
     if result == "deployed":
         return DEPLOYED
     text = f"{result}: {reason or ''}"
     for pattern, advice in ADVICE:
         if re.search(pattern, text):
-            # The table speaks of the tutorial's unit; name the real one.
-            return advice.replace("journalctl -u pipeline", f"journalctl -u {unit.removesuffix('.service')}")
+            # The table speaks of the tutorial's server; name this one's unit, tree and owner.
+            advice = advice.replace("journalctl -u pipeline", f"journalctl -u {unit.removesuffix('.service')}")
+            if tree:
+                advice = advice.replace("/opt/pipeline", tree)
+            if owner:
+                advice = advice.replace("pipeline:pipelineadmin", owner)
+            return advice
     return FALLBACK

@@ -22,6 +22,11 @@ class Event:
     time: str  # ISO 8601
     duration_s: float
     log_tail: list[str] = field(default_factory=list)  # the unit's last lines in the failed start
+    tree: str | None = None  # repo.path and service.owner, to write the advice for this server
+    owner: str | None = None
+
+    def advice(self) -> str:
+        return what_to_do(self.event, self.reason, self.unit, self.tree, self.owner)
 
     def payload(self) -> dict:
         """The webhook body. `text` is the message for a person (chat webhooks show it as it is)."""
@@ -29,7 +34,7 @@ class Event:
                 "running": self.running, "reason": self.reason, "time": self.time, "duration_s": self.duration_s}
         if self.event in FAILURES:
             body["log_tail"] = list(self.log_tail)
-        body["what_to_do"] = what_to_do(self.event, self.reason, self.unit)
+        body["what_to_do"] = self.advice()
         body["text"] = self.text()
         return body
 
@@ -49,7 +54,7 @@ class Event:
         lines = [f"{self.unit} on {self.host}: {self.headline()}.", "",
                  f"What happened: {self.reason or self.event}",
                  f"Running now:   {self.running or 'unknown'}",
-                 f"What to do:    {what_to_do(self.event, self.reason, self.unit)}",
+                 f"What to do:    {self.advice()}",
                  f"When:          {self.time} (the sync took {self.duration_s:g}s)"]
         if self.event == "rolled-back" and self.from_:
             lines.append(f"Failed:        {self.from_}")
