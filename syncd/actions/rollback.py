@@ -38,7 +38,6 @@ def run(args) -> int:
     rev = args.rev or previous_good(state)
     if not rev:
         raise UsageError("rollback: no earlier good deploy in the history; name a commit: syncd rollback REV")
-    args.no_wait = False
     outcome = reconcile_until_ready(cfg, args, trigger="rollback", rollback_to=rev)
     report(outcome, sys.stdout)
     if outcome.exit_code == EXIT_OK:

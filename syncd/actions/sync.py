@@ -49,7 +49,7 @@ def reconcile_until_ready(cfg, args, **options):
     outcome = reconcile(cfg, now=args.now, on_step=print_step, **options)
     said = None
     try:
-        while outcome.result == "waiting" and not args.no_wait:
+        while outcome.result == "waiting" and not getattr(args, "no_wait", False):
             if outcome.reason != said:
                 print(f"-> waiting: {outcome.reason} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
                       flush=True)
