@@ -264,3 +264,15 @@ def test_a_newer_push_replaces_the_waiting_one(deployment, daemon_for, transfer)
     assert [h["to"] for h in history if h["result"] == "deployed"][0] == v3
     assert v2 not in [h["to"] for h in history]
     assert d.running()["version"] == "v3"
+
+
+def test_rollback_now_ignores_the_windows(deployment):
+    d = deployment()
+    d.sync()
+    first = d.head()
+    d.write_config(f'\n[schedule]\nwindows = ["{closed_window()}"]\n')
+    d.commit({"VERSION": "v2\n"})
+    d.syncd("sync", "--now", check=0)
+    assert d.running()["version"] == "v2"
+    d.syncd("rollback", "--now", check=0)
+    assert d.head() == first and d.running()["version"] == "v1"
