@@ -12,7 +12,8 @@ import sys
 from syncd import log
 from syncd.errors import SyncdError
 
-ACTIONS = ("sync", "status", "history", "rollback", "pause", "resume", "render", "run", "demo", "secrets")
+ACTIONS = ("sync", "status", "history", "rollback", "pause", "resume", "render", "run", "demo", "secrets",
+           "install", "doctor")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

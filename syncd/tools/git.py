@@ -86,11 +86,11 @@ class Git:
         return env
 
     def run(self, *args: str, check: bool = True, input: bytes | None = None,
-            timeout: float | None = 600) -> subprocess.CompletedProcess:
+            timeout: float | None = 600, umask: int = -1) -> subprocess.CompletedProcess:
         argv = ["git", "-c", "core.hooksPath=/dev/null", *args]
-        kwargs = {}
+        kwargs = {"umask": umask}
         if os.geteuid() == 0 and self.who.uid != 0:
-            kwargs = {"user": self.who.uid, "group": self.who.gid, "extra_groups": list(self.who.groups)}
+            kwargs.update(user=self.who.uid, group=self.who.gid, extra_groups=list(self.who.groups))
         if self._config_fd is not None:
             kwargs["pass_fds"] = (self._config_fd,)
         proc = subprocess.run(argv, cwd=self.tree, env=self.env(), input=input, capture_output=True,
@@ -193,6 +193,51 @@ class Git:
 
     def verify_commit(self, sha: str) -> bool:
         return self.run("verify-commit", sha, check=False).returncode == 0
+
+    # -- setting a tree up (syncd install) -----------------------------------------------------
+    def clone(self, url: str, dest: Path, *, bare: bool = False, branch: str | None = None) -> None:
+        """Clone into `dest` (missing or empty), group-shared: files group-writable (umask 002)."""
+        self.run("clone", "--quiet", "--no-hardlinks", "--config", "core.sharedRepository=group",
+                 *(["--bare"] if bare else []), *(["--branch", branch] if branch else []),
+                 "--", url, str(dest), umask=0o002, timeout=1800)
+
+    def set_remote_url(self, remote: str, url: str) -> None:
+        self.run("remote", "set-url", remote, url)
+
+    def has_branch(self, branch: str) -> bool:
+        return self.run("show-ref", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0
+
+    def new_branch(self, branch: str) -> None:
+        """Create `branch` at HEAD and check it out; uncommitted edits stay as they are."""
+        self.run("checkout", "--quiet", "-b", branch, umask=0o002)
+
+    def switch(self, branch: str) -> None:
+        self.run("checkout", "--quiet", branch, umask=0o002)
+
+    def ls_remote(self, remote: str, branch: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.run("ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout)
+
+
+def config_file_value(path: Path, key: str) -> str | None:
+    """One value of a git config file, read as data (`git config --file` runs nothing from it)."""
+    proc = subprocess.run(["git", "config", "--file", str(path), "--get", key], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def system_safe_directories() -> list[str]:
+    """`safe.directory` entries of the system config (/etc/gitconfig), which only root can vouch for."""
+    proc = subprocess.run(["git", "config", "--system", "--get-all", "safe.directory"], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
+    return [line for line in proc.stdout.splitlines() if line]
+
+
+def add_system_safe_directory(path: str) -> None:
+    argv = ["git", "config", "--system", "--add", "safe.directory", path]
+    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
+    if proc.returncode != 0:
+        raise ToolError(argv, proc.returncode, proc.stderr)
 
 
 # -- where is a remote? ------------------------------------------------------------------------

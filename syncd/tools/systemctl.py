@@ -44,6 +44,12 @@ class Systemctl:
     def reset_failed(self, unit: str) -> None:
         self.run("reset-failed", unit, check=False)
 
+    def enable_now(self, unit: str) -> None:
+        self.run("enable", "--now", unit)
+
+    def is_enabled(self, unit: str) -> bool:
+        return self.run("is-enabled", "--quiet", unit, check=False).returncode == 0
+
     def is_active(self, unit: str) -> bool:
         return self.run("is-active", "--quiet", unit, check=False).returncode == 0
 

@@ -1,0 +1,1 @@
+"""Files shipped with syncd: units/ (a link to the repository's units/ directory, copied into wheels)."""

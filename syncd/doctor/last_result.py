@@ -1,0 +1,22 @@
+"""The last sync deployed or found nothing new; otherwise its reason and where to look."""
+
+from syncd.doctor import result
+
+OK = ("deployed", "up-to-date")
+
+
+def check(s):
+    if s.cfg is None:
+        return None
+    from syncd.state import State
+
+    status = State(s.cfg.state_dir).status()
+    res, reason, when = status.get("result"), status.get("reason"), status.get("last_sync")
+    if res is None:
+        return result("last-result", False, "never synced",
+                      f"syncd --config {s.config_path} sync (or start the daemon: see the daemon check)")
+    if res in OK:
+        deployed = (status.get("deployed") or "")[:7] or "none"
+        return result("last-result", True, f"{res} at {deployed} ({when})")
+    return result("last-result", False, f"{res} ({when}): {reason or 'no reason recorded'}",
+                  "docs/troubleshooting.md, keyed by that reason; `syncd status` and `syncd history` show more")

@@ -1,0 +1,1 @@
+"""What `syncd install` writes (templates) and how it knows a file is still the one it wrote (record)."""
