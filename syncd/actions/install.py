@@ -485,7 +485,7 @@ def step_syncd_units(ctx: Ctx) -> Step:
 
     def apply():
         for n in missing:
-            plan = ctx.record.plan(ctx.unit_dir / n, daemon_unit(shipped_unit(n), ctx.syncd_path).encode())
+            plan = ctx.record.plan(ctx.unit_dir / n, daemon_unit(shipped_unit(n), ctx.syncd_path, ctx.a.scope).encode())
             ctx.record.write(plan, 0o644)
 
     step.apply = apply

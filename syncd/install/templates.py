@@ -155,9 +155,11 @@ def config_text(a: Answers, with_python: bool) -> str:
 SHIPPED_SYNCD = "/usr/local/bin/syncd"
 
 
-def daemon_unit(shipped: str, syncd_path: str) -> str:
-    """A shipped syncd unit, pointed at the syncd that is actually installed."""
-    return shipped.replace(f"ExecStart={SHIPPED_SYNCD} ", f"ExecStart={syncd_path} ")
+def daemon_unit(shipped: str, syncd_path: str, scope: str = "system") -> str:
+    """A shipped syncd unit, pointed at the syncd that is actually installed (and, for a user
+    manager, wanted by its default.target: it has no multi-user.target)."""
+    text = shipped.replace(f"ExecStart={SHIPPED_SYNCD} ", f"ExecStart={syncd_path} ")
+    return text.replace("WantedBy=multi-user.target", "WantedBy=default.target") if scope == "user" else text
 
 
 def path_word(path) -> str:

@@ -196,9 +196,12 @@ class Git:
 
     # -- setting a tree up (syncd install) -----------------------------------------------------
     def clone(self, url: str, dest: Path, *, bare: bool = False, branch: str | None = None) -> None:
-        """Clone into `dest` (missing or empty), group-shared: files group-writable (umask 002)."""
-        self.run("clone", "--quiet", "--no-hardlinks", "--config", "core.sharedRepository=group",
-                 *(["--bare"] if bare else []), *(["--branch", branch] if branch else []),
+        """Clone into `dest` (missing or empty), its files group-writable (umask 002).
+
+        Not core.sharedRepository: git would chmod new directories g+s, which syncd's own unit
+        forbids (RestrictSUIDSGID=yes), so its fetches would fail with "Operation not permitted".
+        """
+        self.run("clone", "--quiet", "--no-hardlinks", *(["--bare"] if bare else []), *(["--branch", branch] if branch else []),
                  "--", url, str(dest), umask=0o002, timeout=1800)
 
     def set_remote_url(self, remote: str, url: str) -> None:
