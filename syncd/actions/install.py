@@ -183,8 +183,10 @@ def step_push_repo(ctx: Ctx) -> Step:
         step.blocked = f"{p} exists and is not a bare git repository: move it away or give another --push-repo"
         return step
     if not p.exists():
+        source = _local_path(a.repo)
+        fetcher = "root" if source is not None and source.exists() and source.stat().st_uid == 0 else a.user
         step.changes += [f"git init --bare --shared=group {p}; chown -R root:{a.group} (root owns it, the group writes it)",
-                         f"fetch every branch of {a.repo} into it, as {a.user}"]
+                         f"fetch every branch of {a.repo} into it, as {fetcher}"]
     else:
         st = p.stat()
         if st.st_uid != 0 or st.st_gid != _gid(a.group):
@@ -200,8 +202,14 @@ def step_push_repo(ctx: Ctx) -> Step:
             p.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
             root.run("init", "--quiet", "--bare", "--shared=group", f"--initial-branch={a.branch}", str(p))
             files.chown_recursive(f"root:{a.group}", p)
-            fetcher = git.Git(p, who)
-            fetcher.trust([os.path.realpath(p), *_trusted(_local_path(a.repo), who)])
+            source = _local_path(a.repo)
+            if source is not None and source.stat().st_uid == 0:
+                # Root's own repository (perhaps in a directory only root can enter): root copies it,
+                # from one repository it owns into another.
+                fetcher = git.Git(p, git.identity_for(0, 0))
+            else:
+                fetcher = git.Git(p, who)
+                fetcher.trust([os.path.realpath(p), *_trusted(source, who)])
             fetcher.run("fetch", "--quiet", "--no-tags", a.repo, "+refs/heads/*:refs/heads/*", umask=0o002,
                         timeout=1800)
         st = p.stat()
@@ -224,8 +232,9 @@ def step_tree(ctx: Ctx) -> Step:
 
     a, d = ctx.a, ctx.a.dir
     step = Step(f"working tree {d}", f"{a.name} runs from a checkout {a.user} owns and syncd updates as {a.user}",
-                fix=f"check that {a.user} can read {a.origin} (for a path: its directories need o+x or group "
-                    f"{a.group}); then run `syncd install` again")
+                fix=f"make {a.origin} readable by {a.user} (for a path: the directories above it need o+x, or "
+                    f"group {a.group}), or give --push-repo (root copies a repository of its own into it); "
+                    "then run `syncd install` again")
     if d.exists() and not d.is_dir():
         step.blocked = f"{d} exists and is not a directory: move it away or give another --dir"
         return step
