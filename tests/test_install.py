@@ -196,8 +196,8 @@ def wait_for(predicate, what: str, timeout: float = 60):
 class Server:
     """One `syncd install` target: names, paths and the command line, and everything to undo."""
 
-    def __init__(self, base: Path, user_manager):
-        self.name = f"syncdt{os.getpid() % 100000}"
+    def __init__(self, base: Path, user_manager, suffix: str = ""):
+        self.name = f"syncdt{os.getpid() % 100000}{suffix}"
         self.dev_user = f"{self.name}dev"
         self.base = base
         self.src = base / "src"
@@ -464,3 +464,33 @@ def test_changed_answers_update_syncds_files_but_an_edit_needs_force(server):
     assert "# my note" not in server.unit_file.read_text()
     assert load_config(server.config).health.tcp == f"127.0.0.1:{server.port}"
     server.port = old_port
+
+
+def test_a_repository_only_root_can_read(user_manager, workdir):
+    """--repo in root's 0700 home: the service user cannot clone it; root copies it into --push-repo."""
+    s = Server(workdir, user_manager, suffix="r")
+    s.cleanup()
+    private = workdir / "root-only"
+    private.mkdir(mode=0o700)
+    s.src = private / "src"
+    s.src.mkdir()
+    git(s.src, "init", "--quiet", "--initial-branch=master")
+    (s.src / "VERSION").write_text("v1\n")
+    git(s.src, "add", "-A")
+    git(s.src, "commit", "--quiet", "-m", "v1")
+    base = [PYTHON, "-m", "syncd", "install", s.name, "--repo", str(s.src), "--dir", str(s.tree), "--scope", "user",
+            "--exec", "/bin/sleep infinity"]
+    try:
+        (s.unit_dir / f"syncd@{s.name}.service.d").mkdir(parents=True, exist_ok=True)
+        (s.unit_dir / f"syncd@{s.name}.service.d" / "60-container.conf").write_text(
+            "[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\n")
+        proc = subprocess.run(base, capture_output=True, text=True)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "error: working tree" in proc.stdout and "give --push-repo" in proc.stdout
+        proc = subprocess.run(base + ["--push-repo", str(s.push)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"fetch every branch of {s.src} into it, as root" in proc.stdout
+        assert (s.tree / "VERSION").read_text() == "v1\n"
+        assert s.tree.stat().st_uid == pwd_uid(s.name)
+    finally:
+        s.cleanup()
