@@ -113,6 +113,21 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class PythonConfig:
+    """One environment per requirements content (docs/python.md)."""
+
+    requirements: str  # requirements or lock file in the repo, relative to repo.path
+    venv: str = "venv"  # symlink in the tree to the running release's environment
+    python: Path = Path("/usr/bin/python3")
+    keep: int = 3  # older environments kept for offline rollback
+    envs: Path | None = None  # where environments live; None: "<repo.path>.envs"
+    timeout: float = 900.0  # one build
+
+    def envs_dir(self, repo_path: Path) -> Path:
+        return self.envs or repo_path.with_name(repo_path.name + ".envs")
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path  # the TOML file this came from
     repo: RepoConfig
@@ -125,6 +140,7 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     drain: DrainConfig = field(default_factory=DrainConfig)
+    python: PythonConfig | None = None  # None: no [python] section, syncd leaves environments alone
 
     @property
     def name(self) -> str:
@@ -147,7 +163,8 @@ def config_path(cli_value: str | None) -> Path:
 # --------------------------------------------------------------------------------------------
 # Loading
 
-SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state", "notify", "metrics", "drain")
+SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state", "notify", "metrics", "drain",
+            "python")
 KEYS = {
     "repo": ("path", "remote", "branch", "local_branch", "allow_force_push", "verify",
              "allowed_signers", "committer"),
@@ -160,6 +177,7 @@ KEYS = {
     "notify": ("on", "webhook", "email", "smtp", "sendmail", "sender", "timeout"),
     "metrics": ("textfile", "listen", "process"),
     "drain": ("port", "command", "max_wait", "on_timeout"),
+    "python": ("requirements", "venv", "python", "keep", "envs", "timeout"),
 }
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -204,6 +222,7 @@ def load_config(path: Path) -> Config:
         notify=_notify(sections["notify"]),
         metrics=_metrics(sections["metrics"]),
         drain=_drain(sections["drain"]),
+        python=_python(sections["python"]) if "python" in data else None,
     )
 
 
@@ -531,6 +550,26 @@ def _drain(s: _Section) -> DrainConfig:
     if s.has("on_timeout"):
         kw["on_timeout"] = s.choice("on_timeout", ("deploy", "skip"))
     return DrainConfig(**kw)
+
+
+def _python(s: _Section) -> PythonConfig:
+    kw = {"requirements": s.rel_path("requirements", s.get("requirements", str, required=True), "requirements")}
+    if s.has("venv"):
+        kw["venv"] = s.rel_path("venv", s.get("venv", str), "venv")
+        if PurePosixPath(kw["venv"]).parts[0] == ".git":
+            raise s.error("venv", f"must not be inside .git, got {kw['venv']!r}")
+    if s.has("python"):
+        kw["python"] = s.abs_path("python", s.get("python", str))
+    if s.has("keep"):
+        keep = s.get("keep", int)
+        if keep < 0:
+            raise s.error("keep", f"expected a number of older environments >= 0, got {keep}")
+        kw["keep"] = keep
+    if s.has("envs"):
+        kw["envs"] = s.abs_path("envs", s.get("envs", str))
+    if s.has("timeout"):
+        kw["timeout"] = s.duration("timeout", positive=True)
+    return PythonConfig(**kw)
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class Entry:
     dropin_previous_existed: bool
     dropin_previous_had_secrets: bool
     env_previous: dict | None = None  # the [env] config the running version was rendered with
+    venv_link: str | None = None  # the [python] `venv` symlink, when syncd manages one
+    venv_previous: str | None = None  # its text before the deploy (None: there was none)
     phase: str = "begun"  # begun → moved → applied → restarting → judged
     notes: list[str] = field(default_factory=list)
 

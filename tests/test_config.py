@@ -314,6 +314,15 @@ BAD = [
     ("cron and interval", edit('[schedule]\ninterval = "5m"\ncron = "*/5 * * * *"\n'), "schedule.cron",
      "alternatives"),
     ("state dir relative", edit('[state]\ndir = "state"\n'), "state.dir", "absolute path"),
+    # python
+    ("python without requirements", edit('[python]\nkeep = 2\n'), "python.requirements", "missing required"),
+    ("requirements outside the tree", edit('[python]\nrequirements = "../r.txt"\n'), "python.requirements",
+     "stays inside it"),
+    ("venv in .git", edit('[python]\nrequirements = "r.txt"\nvenv = ".git/venv"\n'), "python.venv", "inside .git"),
+    ("python relative", edit('[python]\nrequirements = "r.txt"\npython = "python3"\n'), "python.python",
+     "absolute path"),
+    ("keep negative", edit('[python]\nrequirements = "r.txt"\nkeep = -1\n'), "python.keep", ">= 0"),
+    ("keep as string", edit('[python]\nrequirements = "r.txt"\nkeep = "3"\n'), "python.keep", "expected a integer"),
 ]
 
 
@@ -326,6 +335,14 @@ def test_invalid_config_names_file_and_key(tmp_path, text, key, expected):
     assert str(path) in message
     assert err.key == key and f": {key}: " in message
     assert expected in message
+
+
+def test_python_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL + '\n[python]\nrequirements = "requirements.txt"\n'))
+    py = cfg.python
+    assert (py.requirements, py.venv, py.python, py.keep) == ("requirements.txt", "venv", Path("/usr/bin/python3"), 3)
+    assert py.envs_dir(cfg.repo.path) == Path("/opt/pipeline.envs")
+    assert load_config(write(tmp_path, MINIMAL)).python is None
 
 
 def test_unknown_key_lists_what_is_allowed_and_its_line(tmp_path):

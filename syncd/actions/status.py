@@ -32,6 +32,7 @@ def collect(cfg) -> dict:
         "daemon_pid": daemon.get("pid"),
         "daemon_status": daemon.get("status"),
         "fetch_error": st.get("fetch_error"),
+        "environment": st.get("environment") if cfg.python else None,
         "in_flight": (cfg.state_dir / "journal.json").exists(),
         "waiting": st.get("waiting"),
         "warnings": secrets_warnings(cfg),
@@ -70,6 +71,8 @@ def run(args) -> int:
     print(f"upstream:    {short(info['upstream'])}")
     print(f"last result: {info['result'] or 'never synced'}" + (f" — {info['reason']}" if info['reason'] else ""))
     print(f"last sync:   {info['last_sync'] or 'never'}")
+    if info["environment"]:
+        print(f"environment: {info['environment']}  ([python])")
     print(f"paused:      {'yes' if info['paused'] else 'no'}")
     print(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
     print(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")

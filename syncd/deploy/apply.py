@@ -21,7 +21,9 @@ def begin_journal(ctx: Context):
                       dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
                       dropin_previous_existed=ctx.installed_dropin is not None,
                       dropin_previous_had_secrets=had_secrets,
-                      env_previous=ctx.state.status().get("env_rendered_with"))
+                      env_previous=ctx.state.status().get("env_rendered_with"),
+                      venv_link=str(ctx.environments.link) if ctx.environments else None,
+                      venv_previous=ctx.venv_before)
     ctx.journal.write(ctx.entry)
     return GO
 
@@ -49,6 +51,14 @@ def write_environment(ctx: Context):
         fsutil.atomic_write(ctx.dropin_path, ctx.rendered.dropin, ctx.rendered.dropin_mode)
         reload_units(ctx)
     ctx.journal.phase(ctx.entry, "applied")
+    return GO
+
+
+def switch_environment(ctx: Context):
+    """Point the tree's `venv` at the target's environment (built before anything moved)."""
+    if ctx.environment_changed:
+        ctx.environments.switch(str(ctx.environments.path(ctx.environment)))
+        _LOG.info("venv -> environment %s", ctx.environment)
     return GO
 
 

@@ -2,8 +2,9 @@
 or raises. Read-only steps come first; the journal is written before the first mutation, and any
 failure after it is undone.
 
-    lock → recover → preflight → fetch → verify → decide → render → wait for quiet ([drain], windows)
-         → journal → merge → write drop-in → chown → hooks → restart → judge → record   (or undo)
+    lock → recover → preflight → fetch → verify → decide → plan env → render → build env
+         → wait for quiet ([drain], windows)
+         → journal → merge → write drop-in → switch venv → chown → hooks → restart → judge → record   (or undo)
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import time
 from syncd import log
 from syncd.deploy import Outcome
 from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, move_tree, pre_restart_hooks,
-                                restart, write_environment)
+                                restart, switch_environment, write_environment)
 from syncd.deploy.context import Context, make_context, short
-from syncd.deploy.prepare import decide, fetch, preflight, render_plan, verify_signatures, wait_for_quiet
+from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environment, preflight, render_plan,
+                                  verify_signatures, wait_for_quiet)
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
-from syncd.deploy.undo import env_settings, undo
+from syncd.deploy.undo import env_settings, keep_environments, undo
 from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
-PREPARE = (preflight, fetch, verify_signatures, decide, render_plan, wait_for_quiet)
-APPLY = (begin_journal, move_tree, write_environment, chown_changed, pre_restart_hooks, restart, judge)
+PREPARE = (preflight, fetch, verify_signatures, decide, plan_environment, render_plan, build_environment,
+           wait_for_quiet)
+APPLY = (begin_journal, move_tree, write_environment, switch_environment, chown_changed, pre_restart_hooks,
+         restart, judge)
 
 _LOG = log.get("deploy")
 _EXIT = {"deployed": EXIT_OK, "up-to-date": EXIT_OK, "planned": EXIT_OK, "stopped": EXIT_OK,
@@ -94,7 +98,7 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     ctx.result = "rolled-back" if healthy else "error"
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
-        _LOG.warning("rollback: changes hooks made outside the tree (e.g. pip install into a venv) are not undone")
+        _LOG.warning("rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)")
     if ctx.cfg.hooks.on_failure:
         from syncd.hooks import run_hooks
 
@@ -147,6 +151,8 @@ def finish(ctx: Context) -> Outcome:
         # An undo must re-render the previous version with the [env] it ran with, not today's.
         fields["env_rendered_with"] = env_settings(ctx.cfg.env)
     ctx.state.update_status(**fields)
+    if ctx.result in ("deployed", "up-to-date") and ctx.environments:
+        keep_environments(ctx)
     if ctx.entry is not None:
         ctx.journal.clear()
     noteworthy = ctx.result in ("deployed", "rolled-back") or (

@@ -42,6 +42,11 @@ class Context:
     dropin_changed: bool = False
     secrets_changed: bool = False
     entry: Entry | None = None  # journal entry once mutations began
+    environments: object = None  # syncd.environments.Environments, with [python]
+    environment: str | None = None  # name of the environment the target runs in
+    requirements: bytes | None = None  # the target's requirements file, from git
+    venv_before: str | None = None  # text of the `venv` link before this deploy
+    environment_changed: bool = False
     failed: str | None = None  # the commit that was rolled back
     result: str | None = None
     reason: str | None = None

@@ -137,6 +137,38 @@ def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
                       f"{ctx.cfg.repo.path}; move them away or commit them on {ctx.branch}")
 
 
+def plan_environment(ctx: Context):
+    """[python]: which environment the target runs in (named by its requirements, from git objects)."""
+    if ctx.cfg.python is None:
+        return GO
+    from syncd.environments import MAX_REQUIREMENTS, Environments, env_name
+
+    envs = ctx.environments = Environments(ctx.cfg, ctx.owner, ctx.should_stop)
+    rel, commit = ctx.cfg.python.requirements, ctx.merge_tree or ctx.target
+    requirements = ctx.git.read_blob(commit, rel)
+    if requirements is None:
+        raise Blocked(f"python.requirements: {rel} is not in {short(ctx.target or ctx.upstream)}")
+    if len(requirements) > MAX_REQUIREMENTS:
+        raise Blocked(f"python.requirements: {rel} is larger than {MAX_REQUIREMENTS} bytes")
+    ctx.requirements, ctx.environment = requirements, env_name(requirements, ctx.cfg.python.python)
+    ctx.venv_before = envs.current_target()
+    running = envs.name_of(ctx.venv_before)
+    ctx.environment_changed = running != ctx.environment or not envs.is_built(ctx.environment)
+    if ctx.environment_changed:
+        ctx.reasons.append(f"python environment {ctx.environment}" + (f" replaces {running}" if running else ""))
+    return GO
+
+
+def build_environment(ctx: Context):
+    """Build the target's environment as the owner, before anything moves; reuse it when it exists."""
+    if ctx.environment_changed:
+        if ctx.environments.ensure_built(ctx.environment, ctx.requirements):
+            _LOG.info("built python environment %s", ctx.environment)
+        else:
+            _LOG.info("reusing python environment %s", ctx.environment)
+    return GO
+
+
 def render_plan(ctx: Context):
     """Render the environment of the commit to run and compare it with what is installed."""
     tree_ish = ctx.merge_tree or ctx.target
@@ -148,7 +180,8 @@ def render_plan(ctx: Context):
     ctx.secrets_changed = ctx.rendered.secret_files != installed_secret_files(secrets_path)
     if ctx.dropin_changed or ctx.secrets_changed:
         ctx.reasons.append("environment changed" if ctx.installed_dropin is not None else "drop-in not installed yet")
-    adopt_only = ctx.state.deployed is None and ctx.target == ctx.head and not (ctx.dropin_changed or ctx.secrets_changed)
+    adopt_only = ctx.state.deployed is None and ctx.target == ctx.head and not (
+        ctx.dropin_changed or ctx.secrets_changed or ctx.environment_changed)
     if adopt_only:
         ctx.reasons.clear()
     if not ctx.reasons:

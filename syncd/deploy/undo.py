@@ -14,6 +14,7 @@ from syncd.config import EnvConfig
 from syncd.deploy.context import Context, short
 from syncd.errors import SyncdError
 from syncd.journal import Entry
+from syncd.environments import restore_link
 from syncd.render.environment import install_secret_files, render, secrets_dir
 
 _LOG = log.get("undo")
@@ -38,6 +39,8 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
             fsutil.atomic_write(path, dropin, 0o600 if entry.dropin_previous_had_secrets else 0o644)
         ctx.systemctl.daemon_reload()
     install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), previous.secret_files if previous else {})
+    if entry.venv_link and restore_link(ctx.owner, Path(entry.venv_link), entry.venv_previous):
+        _LOG.info("venv switched back to %s", entry.venv_previous)
     healthy = True
     if entry.phase in ("restarting", "judged"):
         from syncd.deploy.apply import judge_unit, restart_unit
@@ -54,6 +57,23 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
             healthy = False
             notes.append(f"restart of previous version failed: {exc}")
     return healthy, "; ".join(notes)
+
+
+def keep_environments(ctx: Context) -> None:
+    """Record the running environment (status `environment`) and remove those beyond python.keep.
+    Never fails a deploy that was judged healthy."""
+    envs = ctx.environments
+    try:
+        running = envs.name_of(envs.current_target())
+        if running is None:
+            return
+        used = [running] + [n for n in ctx.state.status().get("environments_used", []) if n != running]
+        ctx.state.update_status(environment=running, environments_used=used[:50])
+        removed = envs.collect(running, envs.name_of(ctx.venv_before), used)
+        if removed:
+            _LOG.info("removed python environment(s) %s (python.keep = %d)", ", ".join(removed), ctx.cfg.python.keep)
+    except (OSError, SyncdError) as exc:
+        _LOG.warning("keeping python environments: %s", exc)
 
 
 def env_settings(env: EnvConfig) -> dict:
