@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-BENCHMARKS = ("deploy_scaling", "idle_sync", "secrets_deploy", "push_latency", "idle_daemon")
+BENCHMARKS = ("deploy_scaling", "idle_sync", "secrets_deploy", "push_latency", "idle_daemon", "python_env")
 NEEDS_DAEMON = ("push_latency", "idle_daemon")
 
 

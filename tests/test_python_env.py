@@ -223,3 +223,38 @@ def test_keep_is_honoured_and_rollback_needs_no_network(deployment):
     assert app.environment() == names[2] and app.wait_pkg("3.0")
     assert app.d.status()["environment"] == names[2]
     assert app.built() == {names[3], names[2]}  # the one rolled back from is the one before it now
+
+
+def test_a_hand_made_venv_directory_blocks_with_the_way_over(deployment):
+    app = PythonApp(deployment())
+    (app.venv / "bin").mkdir(parents=True)
+    app.push("1.0")
+    head = app.d.head()
+    out = app.d.sync(check=3)
+    assert "not the symlink [python] manages" in out.stdout and "venv.handmade" in out.stdout, out.stdout
+    assert app.d.head() == head and app.venv.is_dir() and not app.venv.is_symlink()
+    # Moved over as docs/python.md says: the next sync deploys, and the link it replaced is recorded.
+    os.rename(app.venv, app.d.tree / "venv.handmade")
+    os.symlink("venv.handmade", app.venv)
+    app.d.sync()
+    assert app.wait_pkg("1.0") and app.d.status()["environment"] == app.environment()
+
+
+def test_pip_index_settings_map_to_uv(tmp_path, service_user):
+    from syncd.tools.uv import pip_index_settings
+
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://mirror.example.org/simple\ntimeout = 30\n"
+                    "[install]\nextra-index-url = https://a.example.org/simple https://b.example.org/simple\n"
+                    "trusted-host = a.example.org\n")
+    home = tmp_path / "home"
+    (home / ".config/pip").mkdir(parents=True)
+    (home / ".config/pip/pip.conf").symlink_to(conf)  # a link in the owner's home is not followed
+    environ = {"PIP_CONFIG_FILE": str(conf), "PIP_FIND_LINKS": "/srv/wheels", "PIP_NO_INDEX": "1",
+               "PIP_CERT": "/etc/ssl/certs/ca.pem", "PIP_DEFAULT_TIMEOUT": "60"}
+    s = pip_index_settings(str(home), service_user.pw_uid, environ)
+    assert s.args == ["--default-index", "https://mirror.example.org/simple",
+                      "--index", "https://a.example.org/simple", "--index", "https://b.example.org/simple",
+                      "--find-links", "/srv/wheels", "--no-index", "--allow-insecure-host", "a.example.org"]
+    assert s.env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca.pem" and s.env["UV_HTTP_TIMEOUT"] == "60"
+    assert pip_index_settings(str(home), service_user.pw_uid, {}).args == []

@@ -69,8 +69,14 @@ def pip_index_settings(owner_home: str, owner_uid: int, environ=None) -> IndexSe
         values.update(_read_pip_conf(path, owner_uid))
     for name, value in environ.items():
         if name.startswith("PIP_"):
-            values[name[4:].lower().replace("_", "-")] = value
+            values[_option(name[4:])] = value
     return _to_uv(values)
+
+
+def _option(name: str) -> str:
+    """pip's option name: `default-timeout` is an alias of `timeout`."""
+    name = name.lower().replace("_", "-")
+    return "timeout" if name == "default-timeout" else name
 
 
 def _read_pip_conf(path: Path, owner_uid: int) -> dict[str, str]:
@@ -95,7 +101,7 @@ def _read_pip_conf(path: Path, owner_uid: int) -> dict[str, str]:
     out: dict[str, str] = {}
     for section in ("global", "install"):
         if parser.has_section(section):
-            out.update({k.replace("_", "-"): v for k, v in parser.items(section)})
+            out.update({_option(k): v for k, v in parser.items(section)})
     return out
 
 
@@ -121,7 +127,7 @@ def _to_uv(values: dict[str, str]) -> IndexSettings:
         s.env["SSL_CERT_FILE"] = values["cert"].strip()
     if values.get("client-cert"):
         s.env["SSL_CLIENT_CERT"] = values["client-cert"].strip()
-    timeout = values.get("timeout") or values.get("default-timeout")
+    timeout = values.get("timeout")
     if timeout and timeout.strip().replace(".", "", 1).isdigit():
         s.env["UV_HTTP_TIMEOUT"] = str(max(1, int(float(timeout))))
     if values.get("proxy"):
