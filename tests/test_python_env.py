@@ -68,7 +68,9 @@ class PythonApp:
         self.envs = d.tree.with_name("tree.envs")
         self.venv = d.tree / "venv"
         self.python_config = '\n[python]\nrequirements = "requirements.txt"\n' + (f"keep = {keep}\n" if keep is not None else "")
-        d.unit_file.write_text(d.unit_file.read_text().replace(f"ExecStart={PYTHON} ", f"ExecStart={d.tree}/venv/bin/python "))
+        # Many restarts in a few seconds are the point of these tests, not a crash loop.
+        unit = d.unit_file.read_text().replace(f"ExecStart={PYTHON} ", f"ExecStart={d.tree}/venv/bin/python ")
+        d.unit_file.write_text(unit.replace("[Unit]\n", "[Unit]\nStartLimitIntervalSec=0\n"))
         systemctl("daemon-reload")
         d.write_config(self.python_config)
 

@@ -150,9 +150,9 @@ def finish(ctx: Context) -> Outcome:
     if ctx.result in ("deployed", "up-to-date"):
         # An undo must re-render the previous version with the [env] it ran with, not today's.
         fields["env_rendered_with"] = env_settings(ctx.cfg.env)
-    ctx.state.update_status(**fields)
     if ctx.result in ("deployed", "up-to-date") and ctx.environments:
-        keep_environments(ctx)
+        fields.update(keep_environments(ctx))
+    ctx.state.update_status(**fields)
     if ctx.entry is not None:
         ctx.journal.clear()
     noteworthy = ctx.result in ("deployed", "rolled-back") or (

@@ -6,6 +6,7 @@ re-rendered from the previous commit's encrypted file, never restored from a pla
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,21 +60,23 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
     return healthy, "; ".join(notes)
 
 
-def keep_environments(ctx: Context) -> None:
-    """Record the running environment (status `environment`) and remove those beyond python.keep.
-    Never fails a deploy that was judged healthy."""
-    envs = ctx.environments
+def keep_environments(ctx: Context) -> dict:
+    """Remove environments beyond python.keep; return the status fields naming the running one
+    (`environment`) and those that ran, newest first. Never fails a deploy judged healthy."""
+    envs, started = ctx.environments, time.monotonic()
     try:
         running = envs.name_of(envs.current_target())
         if running is None:
-            return
+            return {}
         used = [running] + [n for n in ctx.state.status().get("environments_used", []) if n != running]
-        ctx.state.update_status(environment=running, environments_used=used[:50])
         removed = envs.collect(running, envs.name_of(ctx.venv_before), used)
         if removed:
             _LOG.info("removed python environment(s) %s (python.keep = %d)", ", ".join(removed), ctx.cfg.python.keep)
+        _LOG.debug("kept python environments (%.3fs)", time.monotonic() - started)
+        return {"environment": running, "environments_used": used[:50]}
     except (OSError, SyncdError) as exc:
         _LOG.warning("keeping python environments: %s", exc)
+        return {}
 
 
 def env_settings(env: EnvConfig) -> dict:
