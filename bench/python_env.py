@@ -141,8 +141,20 @@ def main(argv=None) -> dict:
         uv_same = (time.perf_counter() - t0) / 20
         print(f"  syncd: cold A {uv_cold_a:.1f} s; new env for B {median(uv_change):.2f} s; unchanged {uv_same * 1000:.2f} ms")
 
+        # -- with python.compile_bytecode = true: .pyc written at build time, not shared -------------
+        import dataclasses
+
+        compiled = Environments(dataclasses.replace(cfg, python=dataclasses.replace(cfg.python, compile_bytecode=True)),
+                                identity_for(user.pw_uid, user.pw_gid))
+        text = REQUIREMENTS_B + "# compiled\n"
+        name_c = env_name(text.encode(), cfg.python.python)
+        t0 = time.perf_counter()
+        compiled.ensure_built(name_c, text.encode())
+        uv_compiled = time.perf_counter() - t0
+
         # -- (c) disk ---------------------------------------------------------------------------------
         full, extra = disk(envs_dir / uv_names[0], envs_dir / CACHE)
+        full_c, extra_c = disk(envs_dir / name_c, envs_dir / CACHE)
         hook_full, _ = disk(venv, base / "nothing")
         print(f"  disk: env full copy {full / 2**20:.1f} MiB, extra next to the cache {extra / 2**20:.2f} MiB "
               f"({100 * extra / full:.1f} %); the hook's venv {hook_full / 2**20:.1f} MiB")
@@ -213,6 +225,10 @@ def main(argv=None) -> dict:
         ["(c) one environment, full copy (MiB)", full / 2**20, "", ""],
         ["(c) one more environment with the shared cache (MiB)", extra / 2**20, f"{100 * share:.1f} %", "<= 10 %"],
         ["(for reference) first build, cold caches: pip / uv", f"{pip_cold_a:.1f} / {uv_cold_a:.1f}", "", ""],
+        ["(for reference) python.compile_bytecode = true: new env for B", uv_compiled,
+         f"{uv_compiled / median(pip_change):.2f}x", ""],
+        ["(for reference) python.compile_bytecode = true: extra disk (MiB)", extra_c / 2**20,
+         f"{100 * extra_c / full_c:.1f} %", ""],
     ]
     text = table(["requirements: numpy, pydicom, pynetdicom, nibabel", "seconds", "figure", "goal"], rows)
     print(text)
@@ -224,6 +240,7 @@ def main(argv=None) -> dict:
                         "hook": {"cold_a": pip_cold_a, "change": pip_change, "unchanged": pip_same},
                         "syncd": {"cold_a": uv_cold_a, "change": uv_change, "unchanged": uv_same},
                         "sync_offline": {"plain": s_plain, "with_env": s_env, "env_steps": s_steps}, "switch": switch,
+                        "compile_bytecode": {"build": uv_compiled, "full_bytes": full_c, "extra_bytes": extra_c},
                         "disk": {"full_bytes": full, "extra_bytes": extra, "hook_venv_bytes": hook_full}})
     return {"table": text}
 

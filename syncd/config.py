@@ -122,6 +122,7 @@ class PythonConfig:
     keep: int = 3  # older environments kept for offline rollback
     envs: Path | None = None  # where environments live; None: "<repo.path>.envs"
     timeout: float = 900.0  # one build
+    compile_bytecode: bool = False  # .pyc at build time: faster first imports, slower builds, more disk
 
     def envs_dir(self, repo_path: Path) -> Path:
         return self.envs or repo_path.with_name(repo_path.name + ".envs")
@@ -177,7 +178,7 @@ KEYS = {
     "notify": ("on", "webhook", "email", "smtp", "sendmail", "sender", "timeout"),
     "metrics": ("textfile", "listen", "process"),
     "drain": ("port", "command", "max_wait", "on_timeout"),
-    "python": ("requirements", "venv", "python", "keep", "envs", "timeout"),
+    "python": ("requirements", "venv", "python", "keep", "envs", "timeout", "compile_bytecode"),
 }
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -569,6 +570,8 @@ def _python(s: _Section) -> PythonConfig:
         kw["envs"] = s.abs_path("envs", s.get("envs", str))
     if s.has("timeout"):
         kw["timeout"] = s.duration("timeout", positive=True)
+    if s.has("compile_bytecode"):
+        kw["compile_bytecode"] = s.get("compile_bytecode", bool)
     return PythonConfig(**kw)
 
 

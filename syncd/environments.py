@@ -89,7 +89,8 @@ class Environments:
                 self.cfg.python.timeout, self.should_stop)
         with _staged(requirements, self.who, self.cfg.python.requirements) as req_file:
             for what, result in (("uv venv", lambda: uv.create_venv(env, python, self.root)),
-                                 ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root))):
+                                 ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root,
+                                                                       self.cfg.python.compile_bytecode))):
                 outcome = result()
                 _log_output(what, outcome)
                 if outcome.returncode != 0:

@@ -323,6 +323,8 @@ BAD = [
      "absolute path"),
     ("keep negative", edit('[python]\nrequirements = "r.txt"\nkeep = -1\n'), "python.keep", ">= 0"),
     ("keep as string", edit('[python]\nrequirements = "r.txt"\nkeep = "3"\n'), "python.keep", "expected a integer"),
+    ("compile as string", edit('[python]\nrequirements = "r.txt"\ncompile_bytecode = "yes"\n'),
+     "python.compile_bytecode", "expected a boolean"),
 ]
 
 
@@ -341,6 +343,7 @@ def test_python_defaults(tmp_path):
     cfg = load_config(write(tmp_path, MINIMAL + '\n[python]\nrequirements = "requirements.txt"\n'))
     py = cfg.python
     assert (py.requirements, py.venv, py.python, py.keep) == ("requirements.txt", "venv", Path("/usr/bin/python3"), 3)
+    assert py.compile_bytecode is False and py.timeout == 900
     assert py.envs_dir(cfg.repo.path) == Path("/opt/pipeline.envs")
     assert load_config(write(tmp_path, MINIMAL)).python is None
 

@@ -260,3 +260,25 @@ def test_pip_index_settings_map_to_uv(tmp_path, service_user):
                       "--find-links", "/srv/wheels", "--no-index", "--allow-insecure-host", "a.example.org"]
     assert s.env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca.pem" and s.env["UV_HTTP_TIMEOUT"] == "60"
     assert pip_index_settings(str(home), service_user.pw_uid, {}).args == []
+
+
+def test_compile_bytecode_writes_pyc_at_build_time(workdir, service_user):
+    from syncd.config import load_config
+    from syncd.environments import Environments, env_name
+    from syncd.tools.git import identity_for
+
+    tree = workdir / "tree"
+    tree.mkdir()
+    wheel = build_wheel(workdir, "1.0")
+    subprocess.run(["chown", "-R", f"{service_user.pw_uid}:{service_user.pw_gid}", str(workdir)], check=True)
+    made = {}
+    for flag in ("false", "true"):
+        config = workdir / f"{flag}.toml"
+        config.write_text(f'[repo]\npath = "{tree}"\n[service]\nunit = "x.service"\nowner = "{service_user.pw_name}"\n'
+                          f'[python]\nrequirements = "r.txt"\ncompile_bytecode = {flag}\n')
+        cfg = load_config(config)
+        text = requirements(wheel) + f"# {flag}\n"
+        name = env_name(text.encode(), cfg.python.python)
+        assert Environments(cfg, identity_for(service_user.pw_uid, service_user.pw_gid)).ensure_built(name, text.encode())
+        made[flag] = list((workdir / "tree.envs" / name).glob(f"lib/python*/site-packages/{PKG}/__pycache__/*.pyc"))
+    assert made == {"false": [], "true": made["true"]} and made["true"]

@@ -46,8 +46,10 @@ class Uv:
     def create_venv(self, path: Path, python: Path, cwd: Path) -> Result:
         return self._run(["venv", "--no-project", "--python", str(python), str(path)], cwd)
 
-    def install(self, env_python: Path, requirements: Path, cwd: Path) -> Result:
-        return self._run(["pip", "install", "--python", str(env_python), *self.index.args, "-r", str(requirements)], cwd)
+    def install(self, env_python: Path, requirements: Path, cwd: Path, compile_bytecode: bool = False) -> Result:
+        compile_args = ["--compile-bytecode"] if compile_bytecode else []
+        return self._run(["pip", "install", "--python", str(env_python), *compile_args, *self.index.args,
+                          "-r", str(requirements)], cwd)
 
     def _run(self, args: list[str], cwd: Path) -> Result:
         return run_bounded(self.who, [uv_binary(), *args], cwd=cwd, env=self.env(), timeout=self.timeout,
