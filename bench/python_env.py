@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
         cfg_path.write_text(f'[repo]\npath = "{base / "tree"}"\n[service]\nunit = "x.service"\nowner = "{owner}"\n'
                             f'[python]\nrequirements = "requirements.txt"\nenvs = "{envs_dir}"\nkeep = 100\n')
         cfg = load_config(cfg_path)
-        envs = Environments(cfg, identity_for(user.pw_uid, user.pw_gid))
+        envs = Environments(cfg.python, cfg.repo.path, identity_for(user.pw_uid, user.pw_gid))
 
         def build(text: str) -> tuple[str, float]:
             name = env_name(text.encode(), cfg.python.python)
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
         # -- with python.compile_bytecode = true: .pyc written at build time, not shared -------------
         import dataclasses
 
-        compiled = Environments(dataclasses.replace(cfg, python=dataclasses.replace(cfg.python, compile_bytecode=True)),
+        compiled = Environments(dataclasses.replace(cfg.python, compile_bytecode=True), cfg.repo.path,
                                 identity_for(user.pw_uid, user.pw_gid))
         text = REQUIREMENTS_B + "# compiled\n"
         name_c = env_name(text.encode(), cfg.python.python)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from syncd import log
-from syncd.config import Config
+from syncd.config import PythonConfig
 from syncd.errors import Blocked
 from syncd.tools import owner as as_owner
 from syncd.tools.git import Identity
@@ -39,10 +39,10 @@ def env_name(requirements: bytes, python: Path) -> str:
 
 
 class Environments:
-    def __init__(self, cfg: Config, who: Identity, should_stop=None):
-        self.cfg, self.who, self.should_stop = cfg, who, should_stop
-        self.root = cfg.python.envs_dir(cfg.repo.path)
-        self.link = cfg.repo.path / cfg.python.venv
+    def __init__(self, python: PythonConfig, tree: Path, who: Identity, should_stop=None):
+        self.python, self.who, self.should_stop = python, who, should_stop
+        self.root = python.envs_dir(tree)
+        self.link = tree / python.venv
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -57,7 +57,7 @@ class Environments:
             return None
         if not stat.S_ISLNK(st.st_mode):
             raise Blocked(f"{self.link} is a {'directory' if stat.S_ISDIR(st.st_mode) else 'file'}, not the symlink "
-                          f"[python] manages; move it over as docs/python.md says (as {self.cfg.service.owner or 'the owner'}: "
+                          f"[python] manages; move it over as docs/python.md says (as uid {self.who.uid}: "
                           f"mv {self.link} {self.link}.handmade && ln -s {self.link.name}.handmade {self.link})")
         return os.readlink(self.link)
 
@@ -84,13 +84,13 @@ class Environments:
         env = self.path(name)
         if os.path.lexists(env):  # left by an interrupted build
             as_owner.remove_tree(self.who, env)
-        python = self.cfg.python.python
+        python = self.python.python
         uv = Uv(self.who, self.root / CACHE, pip_index_settings(self.who.home, self.who.uid),
-                self.cfg.python.timeout, self.should_stop)
-        with _staged(requirements, self.who, self.cfg.python.requirements) as req_file:
+                self.python.timeout, self.should_stop)
+        with _staged(requirements, self.who, self.python.requirements) as req_file:
             for what, result in (("uv venv", lambda: uv.create_venv(env, python, self.root)),
                                  ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root,
-                                                                       self.cfg.python.compile_bytecode))):
+                                                                       self.python.compile_bytecode))):
                 outcome = result()
                 _log_output(what, outcome)
                 if outcome.returncode != 0:
@@ -99,7 +99,7 @@ class Environments:
                         from syncd.deploy.chain import Stopped
 
                         raise Stopped()
-                    raise Blocked(_failure(name, what, outcome, self.cfg.python.timeout))
+                    raise Blocked(_failure(name, what, outcome, self.python.timeout))
         as_owner.run(self.who, "touch", str(env / COMPLETE))
         return True
 
@@ -139,7 +139,7 @@ class Environments:
         """Remove environments beyond `keep` older ones (most recently run first in `used`); the
         running one and the one before it stay whatever `keep` says."""
         older = [n for n in used if n != running]
-        kept = {running, before} | set(older[:max(self.cfg.python.keep, 1)])
+        kept = {running, before} | set(older[:max(self.python.keep, 1)])
         removed = []
         try:
             names = sorted(entry.name for entry in os.scandir(self.root))
@@ -150,6 +150,21 @@ class Environments:
                 as_owner.remove_tree(self.who, self.path(name))
                 removed.append(name)
         return removed
+
+
+def build_for_commit(tree: Path, python: PythonConfig, who: Identity, commit: str = "HEAD") -> str:
+    """Build the environment of `commit`'s requirements (or reuse it) and point `venv` at it: what a
+    first install does before syncd's first sync, which then finds nothing to change."""
+    from syncd.tools.git import Git
+
+    requirements = Git(tree, who).read_blob(commit, python.requirements)
+    if requirements is None:
+        raise Blocked(f"python.requirements: {python.requirements} is not in {commit} of {tree}")
+    envs = Environments(python, tree, who)
+    name = env_name(requirements, python.python)
+    envs.ensure_built(name, requirements)
+    envs.switch(str(envs.path(name)))
+    return name
 
 
 def restore_link(who: Identity, link: Path, previous: str | None) -> bool:

@@ -279,6 +279,25 @@ def test_compile_bytecode_writes_pyc_at_build_time(workdir, service_user):
         cfg = load_config(config)
         text = requirements(wheel) + f"# {flag}\n"
         name = env_name(text.encode(), cfg.python.python)
-        assert Environments(cfg, identity_for(service_user.pw_uid, service_user.pw_gid)).ensure_built(name, text.encode())
+        assert Environments(cfg.python, tree, identity_for(service_user.pw_uid, service_user.pw_gid)).ensure_built(name, text.encode())
         made[flag] = list((workdir / "tree.envs" / name).glob(f"lib/python*/site-packages/{PKG}/__pycache__/*.pyc"))
     assert made == {"false": [], "true": made["true"]} and made["true"]
+
+
+def test_an_environment_built_at_install_is_adopted_by_the_first_sync(deployment, service_user):
+    """`syncd install` builds HEAD's environment and links `venv`; the first sync then has nothing to do."""
+    from syncd.config import PythonConfig
+    from syncd.environments import build_for_commit
+    from syncd.tools.git import identity_for
+
+    app = PythonApp(deployment())
+    app.push("1.0")
+    git(app.d.tree, "pull", "--quiet", "--ff-only", user=service_user)
+    name = build_for_commit(app.d.tree, PythonConfig(requirements="requirements.txt"),
+                            identity_for(service_user.pw_uid, service_user.pw_gid))
+    assert app.environment() == name
+    systemctl("restart", app.d.unit)
+    pid = app.wait_pkg("1.0")["pid"]
+    out = app.d.sync()
+    assert "up-to-date" in out.stdout, out.stdout
+    assert app.d.status()["environment"] == name and app.wait_pkg("1.0")["pid"] == pid

@@ -338,14 +338,19 @@ def _venv_dir(a: Answers) -> Path | None:
 
 
 def build_environment(ctx: Ctx, venv: Path) -> None:
-    """The one place that makes the pipeline's environment, as its owner.
-
-    TODO(issue 12): switch to the [python] builder (one environment per release, `venv` a symlink
-    to it) when it lands on main; until then a plain venv with the requirements installed.
-    """
+    """The one place that makes the pipeline's environment, as its owner: with [python], the
+    environment of HEAD's requirements and `venv` a link to it (docs/python.md); without a
+    requirements file in the repo, a plain venv."""
     from syncd.tools import venv as venvtool
 
     who = ctx.owner()
+    if _with_python_section(ctx):
+        from syncd.config import PythonConfig
+        from syncd.environments import build_for_commit
+
+        build_for_commit(ctx.a.dir, PythonConfig(requirements=ctx.a.requirements,
+                                                 venv=str(venv.relative_to(ctx.a.dir))), who)
+        return
     venvtool.create(who, "/usr/bin/python3", venv, with_pip=True)
     requirements = ctx.a.dir / ctx.a.requirements
     if requirements.is_file():
@@ -429,11 +434,12 @@ def step_key(ctx: Ctx) -> Step:
     return step
 
 
-def _with_python_section() -> bool:
-    """Once the [python] section exists (one environment per release) the config uses it."""
+def _with_python_section(ctx: Ctx) -> bool:
+    """[python] (one environment per release) when the repo has the requirements file: without it,
+    syncd's first sync would be blocked."""
     from syncd import config
 
-    return "python" in config.SECTIONS
+    return "python" in config.SECTIONS and (ctx.a.dir / ctx.a.requirements).is_file()
 
 
 def step_config(ctx: Ctx) -> Step:
@@ -449,7 +455,7 @@ def step_config(ctx: Ctx) -> Step:
 
         tmp = path.with_name(f".{path.name}.check")
         fsutil.ensure_dir(path.parent, 0o755)
-        fsutil.atomic_write(tmp, config_text(ctx.a, _with_python_section()).encode(), 0o600)
+        fsutil.atomic_write(tmp, config_text(ctx.a, _with_python_section(ctx)).encode(), 0o600)
         try:
             load_config(tmp)
         finally:
@@ -458,7 +464,7 @@ def step_config(ctx: Ctx) -> Step:
     def changed():
         ctx.config_changed = True
 
-    return _file_step(ctx, step, ctx.config_path, config_text(ctx.a, _with_python_section()), 0o644, changed, validate)
+    return _file_step(ctx, step, ctx.config_path, config_text(ctx.a, _with_python_section(ctx)), 0o644, changed, validate)
 
 
 def step_unit(ctx: Ctx) -> Step:

@@ -143,7 +143,7 @@ def plan_environment(ctx: Context):
         return GO
     from syncd.environments import MAX_REQUIREMENTS, Environments, env_name
 
-    envs = ctx.environments = Environments(ctx.cfg, ctx.owner, ctx.should_stop)
+    envs = ctx.environments = Environments(ctx.cfg.python, ctx.cfg.repo.path, ctx.owner, ctx.should_stop)
     rel, commit = ctx.cfg.python.requirements, ctx.merge_tree or ctx.target
     requirements = ctx.git.read_blob(commit, rel)
     if requirements is None:
