@@ -336,7 +336,7 @@ def test_watchdog_health_follows_the_scheduler_and_the_worker():
     from syncd.config import HealthConfig, HooksConfig
     from syncd.daemon.loop import Daemon
 
-    cfg = SimpleNamespace(hooks=HooksConfig(), health=HealthConfig())
+    cfg = SimpleNamespace(hooks=HooksConfig(), health=HealthConfig(), python=None)
     daemon = Daemon(Path("/nonexistent.toml"), cfg, notifier=Notifier({}))
     assert not daemon._healthy()  # nothing armed yet
     daemon.schedule = Schedule(sched_cfg(interval=0), lambda r: None, heartbeat=0.2).start()

@@ -365,7 +365,10 @@ def step_environment(ctx: Ctx) -> Step:
                     "shows it again; then run `syncd install` again")
     if venv is None or (venv / "bin" / "python").exists():
         return step
-    step.changes.append(f"python3 -m venv {venv}; pip install -r {a.requirements} (if the repo has it), as {a.user}")
+    if _with_python_section(ctx):  # [python]: the environment of HEAD's requirements, `venv` a link to it
+        step.changes.append(f"uv: environment of {a.requirements} in {a.dir}.envs/, {venv} a link to it, as {a.user}")
+    else:
+        step.changes.append(f"python3 -m venv {venv}; pip install -r {a.requirements} (if the repo has it), as {a.user}")
     step.apply = lambda: build_environment(ctx, venv)
     return step
 

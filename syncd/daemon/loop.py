@@ -470,7 +470,8 @@ def _record_unrecorded(cfg, outcome) -> None:
 def _sync_budget(cfg) -> float:
     """Longest a healthy sync may take before the watchdog is let go (a hung git, a lost lock)."""
     hooks = len(cfg.hooks.pre_restart) + len(cfg.hooks.post_deploy) + len(cfg.hooks.on_failure)
-    return cfg.hooks.timeout * (hooks + 1) + 2 * (cfg.health.timeout + cfg.health.settle) + 600
+    build = cfg.python.timeout if cfg.python else 0.0  # a [python] environment build, bounded by its timeout
+    return cfg.hooks.timeout * (hooks + 1) + 2 * (cfg.health.timeout + cfg.health.settle) + build + 600
 
 
 def _drain(fd: int) -> None:
