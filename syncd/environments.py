@@ -88,10 +88,10 @@ class Environments:
         uv = Uv(self.who, self.root / CACHE, pip_index_settings(self.who.home, self.who.uid),
                 self.python.timeout, self.should_stop)
         with _staged(requirements, self.who, self.python.requirements) as req_file:
-            for what, result in (("uv venv", lambda: uv.create_venv(env, python, self.root)),
-                                 ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root,
-                                                                       self.python.compile_bytecode))):
-                outcome = result()
+            for what, run_step in (("uv venv", lambda: uv.create_venv(env, python, self.root)),
+                                   ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root,
+                                                                         self.python.compile_bytecode))):
+                outcome = run_step()
                 _log_output(what, outcome)
                 if outcome.returncode != 0:
                     self._discard(env)
@@ -114,7 +114,11 @@ class Environments:
         try:
             st = os.lstat(self.root)
         except FileNotFoundError:
-            parent = os.lstat(self.root.parent)
+            try:
+                parent = os.lstat(self.root.parent)
+            except FileNotFoundError:
+                raise Blocked(f"{self.root.parent} does not exist: make it, or set python.envs "
+                              "(where [python] environments live)") from None
             if os.geteuid() == 0 and parent.st_uid == 0 and not parent.st_mode & 0o022:
                 os.mkdir(self.root, 0o755)
                 os.lchown(self.root, self.who.uid, self.who.gid)
