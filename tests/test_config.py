@@ -437,7 +437,8 @@ def test_pipeline_example_is_the_tutorial_setup(tmp_path):
     assert cfg.repo.local_branch == "local"
     assert cfg.env.vars and cfg.env.files
     assert cfg.health.tcp == "127.0.0.1:11112"
-    assert cfg.hooks.pre_restart == (("venv/bin/pip", "install", "-r", "requirements.txt"),)
+    # Dependencies roll back with [python], not with a pip hook into one venv (docs/python.md).
+    assert cfg.hooks.pre_restart == () and cfg.python.requirements == "requirements.txt"
 
 
 def test_secrets_example_has_encrypted_env_and_no_local_branch(tmp_path):

@@ -30,10 +30,13 @@ STEP_WORDS = {  # reconcile's step names (syncd/deploy/chain.py) -> STATUS= text
     "fetch": "fetching",
     "verify_signatures": "verifying signatures of {c}",
     "decide": "deciding",
+    "plan_environment": "deciding",  # these three do something only with [python]
     "render_plan": "rendering {c}",
+    "build_environment": "preparing {c}",
     "begin_journal": "deploying {c}",
     "move_tree": "deploying {c}: updating the tree",
     "write_environment": "deploying {c}: writing the drop-in",
+    "switch_environment": "deploying {c}",
     "chown_changed": "deploying {c}: chown",
     "pre_restart_hooks": "deploying {c}: pre_restart hooks",
     "restart": "deploying {c}: restarting the unit",
