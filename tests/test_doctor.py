@@ -155,6 +155,7 @@ def test_privileged_port_needs_the_capability():
     assert privileged_port.needs_capability([104], "pipeline", "", None, 1024) == [104]
     assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "cap_net_bind_service", 1024) == []
     assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "cap_chown", 1024) == [104]
+    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "", 1024) == [104]  # empty set
     assert privileged_port.needs_capability([104], "root", "", None, 1024) == []
     assert privileged_port.needs_capability([11112], "pipeline", "", None, 1024) == []
     assert privileged_port.needs_capability([104], "pipeline", "", None, 80) == []  # sysctl lowered it

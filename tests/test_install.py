@@ -243,7 +243,7 @@ class Server:
             systemctl("reset-failed", unit, check=False)
         for path in (self.config, self.key, self.unit_file):
             path.unlink(missing_ok=True)
-        for path in (self.unit_dir / f"syncd@{self.name}.service.d", Path("/var/lib/syncd") / self.name,
+        for path in (self.unit_dir / f"syncd@{self.name}.service.d", self.unit_dir / f"{self.name}.service.d", Path("/var/lib/syncd") / self.name,
                      Path("/var/lib") / self.name, self.tree, Path("/var/log") / self.name):
             shutil.rmtree(path, ignore_errors=True)
         systemctl("daemon-reload", check=False)
@@ -268,14 +268,20 @@ def server(user_manager, tmp_path_factory):
         (s.src / "VERSION").write_text("v1\n")
         git(s.src, "add", "-A")
         git(s.src, "commit", "--quiet", "-m", "v1")
-        # This container cannot give syncd@'s sandbox these two (226/NAMESPACE); a booted host can.
-        dropins = s.unit_dir / f"syncd@{s.name}.service.d"
-        dropins.mkdir(parents=True, exist_ok=True)
-        (dropins / "60-container.conf").write_text("[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\n")
+        container_dropins(s)
         yield s
     finally:
         s.cleanup()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def container_dropins(s: Server) -> None:
+    """This container cannot give the units' sandboxes these three (226/NAMESPACE); a booted host can."""
+    for unit in (f"syncd@{s.name}.service", f"{s.name}.service"):
+        dropins = s.unit_dir / f"{unit}.d"
+        dropins.mkdir(parents=True, exist_ok=True)
+        (dropins / "60-container.conf").write_text(
+            "[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\nProtectHome=read-only\n")
 
 
 def tempfile_dir() -> str:
@@ -481,9 +487,7 @@ def test_a_repository_only_root_can_read(user_manager, workdir):
     base = [PYTHON, "-m", "syncd", "install", s.name, "--repo", str(s.src), "--dir", str(s.tree), "--scope", "user",
             "--exec", "/bin/sleep infinity"]
     try:
-        (s.unit_dir / f"syncd@{s.name}.service.d").mkdir(parents=True, exist_ok=True)
-        (s.unit_dir / f"syncd@{s.name}.service.d" / "60-container.conf").write_text(
-            "[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\n")
+        container_dropins(s)
         proc = subprocess.run(base, capture_output=True, text=True)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "error: working tree" in proc.stdout and "give --push-repo" in proc.stdout

@@ -10,7 +10,7 @@ def has_bind_capability(ambient: str, bounding: str | None) -> bool:
     ambient_caps = {c.lower() for c in ambient.split()}
     if "cap_net_bind_service" not in ambient_caps:
         return False
-    return bounding is None or bounding == "" or "cap_net_bind_service" in bounding.lower().split()
+    return bounding is None or "cap_net_bind_service" in bounding.lower().split()  # None: not known
 
 
 def needs_capability(ports: list[int], user: str | None, ambient: str, bounding: str | None, start: int) -> list[int]:

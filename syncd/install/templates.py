@@ -94,7 +94,9 @@ def pipeline_unit(a: Answers) -> str:
         "ExecStart=" + " ".join(exec_word(w) for w in exec_argv(a)),
         "Restart=on-failure",
         "RestartSec=5s",
-        f"# Its data in /var/lib/{a.name} (also {a.user}'s home) and logs in /var/log/{a.name}, owned by {a.user}.",
+        f"# Read-only for it: the whole file system, its own code in {a.dir} included, except its data in",
+        f"# /var/lib/{a.name} (also {a.user}'s home), its logs in /var/log/{a.name} ($STATE_DIRECTORY,",
+        "# $LOGS_DIRECTORY) and its own /tmp. systemd creates both directories, owned by it.",
         f"StateDirectory={a.name}",
         f"LogsDirectory={a.name}",
         f"# What it creates stays readable by {a.group}.",
@@ -104,10 +106,20 @@ def pipeline_unit(a: Answers) -> str:
         lines += [f"# Port {a.port} is below 1024: this one capability lets {a.user} bind it without root.",
                   "AmbientCapabilities=CAP_NET_BIND_SERVICE",
                   "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+    else:
+        lines += ["CapabilityBoundingSet="]
     lines += [
         "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
         "PrivateTmp=yes",
-        "ProtectSystem=full",
+        "# Not PrivateDevices=: a pipeline running a model needs the GPU's device nodes.",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectControlGroups=yes",
+        "RestrictSUIDSGID=yes",
+        "LockPersonality=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "",
         "[Install]",
         f"WantedBy={'multi-user.target' if system else 'default.target'}",
