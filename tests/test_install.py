@@ -66,12 +66,13 @@ def test_exec_words_are_absolute_and_quoted():
     assert exec_word('a "b" c') == '"a \\"b\\" c"'
 
 
-def test_generated_unit_verifies_clean(workdir, service_user):
+@pytest.mark.parametrize("port", [104, 11112, None])
+def test_generated_unit_verifies_clean(workdir, service_user, port):
     tree = workdir / "tree"
     (tree / "venv" / "bin").mkdir(parents=True)
     (tree / "venv" / "bin" / "python").symlink_to(sys.executable)
     (tree / "main.py").write_text("")
-    a = answers(dir=tree, user=service_user.pw_name, group=service_user.pw_name, port=104)
+    a = answers(dir=tree, user=service_user.pw_name, group=service_user.pw_name, port=port)
     path = workdir / "pipeline.service"
     path.write_text(pipeline_unit(a))
     proc = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
