@@ -267,6 +267,8 @@ def server(user_manager, tmp_path_factory):
         (s.src / "main.py").write_text(APP)
         (s.src / "PORT").write_text(f"{s.port}\n")
         (s.src / "VERSION").write_text("v1\n")
+        (s.src / "requirements.txt").write_text("# the standard library is enough\n")
+        (s.src / ".gitignore").write_text("venv\n")
         git(s.src, "add", "-A")
         git(s.src, "commit", "--quiet", "-m", "v1")
         container_dropins(s)
@@ -305,8 +307,8 @@ def test_install_brings_the_pipeline_up_on_a_privileged_port_as_its_user(server)
     proc = server.install()
     out = proc.stdout
     for words in ("why:", "do: groupadd --system", "do: useradd --system", "git clone", "git checkout -b local",
-                  "python3 -m venv", "syncd secrets keygen", f"write {server.config}", "enable --now",
-                  "its recipient, for the developers: syncd1:", "done:"):
+                  "uv: environment of requirements.txt", "syncd secrets keygen", f"write {server.config}",
+                  "enable --now", "its recipient, for the developers: syncd1:", "done:"):
         assert words in out, out
     assert wait_for(lambda: ask(server.port), "the pipeline to listen") == "v1"
     pid = systemctl("show", "-p", "MainPID", "--value", f"{server.name}.service").stdout.strip()
@@ -315,6 +317,7 @@ def test_install_brings_the_pipeline_up_on_a_privileged_port_as_its_user(server)
     assert systemctl("is-active", f"syncd@{server.name}.service").stdout.strip() == "active"
     cfg = load_config(server.config)
     assert cfg.env.key == server.key and cfg.repo.local_branch == "local"
+    assert cfg.python.requirements == "requirements.txt" and (server.tree / "venv").is_symlink()  # [python]
     assert oct(server.key.stat().st_mode & 0o777) == "0o600" and server.key.stat().st_uid == 0
     st = server.tree.stat()
     assert (st.st_uid, st.st_gid) == (pwd_uid(server.name), grp_gid(f"{server.name}admin"))

@@ -361,12 +361,15 @@ def step_environment(ctx: Ctx) -> Step:
     a = ctx.a
     venv = _venv_dir(a)
     step = Step(f"python environment {venv}", f"ExecStart runs {a.name} with its own packages, not the system's",
-                fix=f"read the error above; `{venv}/bin/pip install -r {a.dir / a.requirements}` as {a.user} "
-                    "shows it again; then run `syncd install` again")
+                fix=f"the build's last lines are above: fix {a.requirements} in the repository (or what the "
+                    "server's package index lacks); then run `syncd install` again")
     if venv is None or (venv / "bin" / "python").exists():
         return step
     if _with_python_section(ctx):  # [python]: the environment of HEAD's requirements, `venv` a link to it
         step.changes.append(f"uv: environment of {a.requirements} in {a.dir}.envs/, {venv} a link to it, as {a.user}")
+    elif not (a.dir / ".git").exists():  # not cloned yet: the repository decides which
+        step.changes.append(f"uv: environment of {a.requirements} in {a.dir}.envs/, {venv} a link to it, as "
+                            f"{a.user} (a plain venv if the repository has no {a.requirements})")
     else:
         step.changes.append(f"python3 -m venv {venv}; pip install -r {a.requirements} (if the repo has it), as {a.user}")
     step.apply = lambda: build_environment(ctx, venv)
