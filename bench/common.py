@@ -311,7 +311,6 @@ def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
     """
     env = dict(GIT_ENV, HOME=str(tree.base))
     g = ["git", "-c", "safe.directory=*"]
-    t = {}
     t0 = time.perf_counter()
     run(g + ["checkout", "--quiet", "master"], cwd=tree.path, env=env)
     run(g + ["pull", "--quiet", "--no-rebase", "origin", "master"], cwd=tree.path, env=env)

@@ -53,7 +53,7 @@ def profile(tree: Tree, out: Path, top: int = 15) -> dict:
     run([PYTHON, "-m", "cProfile", "-o", out, "-m", "syncd", "--config", tree.config, "sync"])
     stats = pstats.Stats(str(out))
     entries = []
-    for (file, line, func), (cc, nc, tt, ct, _callers) in stats.stats.items():
+    for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         entries.append({"function": f"{Path(file).name}:{line}({func})", "calls": nc, "tottime_s": round(tt, 4),
                         "cumtime_s": round(ct, 4)})
     popen = sum(e["calls"] for e in entries if e["function"].endswith("(_execute_child)"))

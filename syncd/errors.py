@@ -1,5 +1,9 @@
 """Errors that decide a command's exit status (see docs/interface.md)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # deploy failed and was rolled back
 EXIT_USAGE = 2  # usage or config error
@@ -15,7 +19,7 @@ class ConfigError(SyncdError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, file, key, expected):
+    def __init__(self, file: object, key: str | None, expected: str) -> None:
         self.file, self.key, self.expected = str(file), key, expected
         where = f"{self.file}: {key}: " if key else f"{self.file}: "
         super().__init__(where + expected)
@@ -50,6 +54,6 @@ class ToolError(SyncdError):
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, argv, returncode, stderr):
+    def __init__(self, argv: Sequence[object], returncode: int, stderr: str) -> None:
         self.argv, self.returncode, self.stderr = list(argv), returncode, stderr
         super().__init__(f"{' '.join(map(str, argv[:4]))}... exited {returncode}: {stderr.strip()[-500:]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import PYTHON
+from helpers import PYTHON
 
 
 def run_syncd(*args, env_extra=None):

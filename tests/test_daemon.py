@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, Deployment, git, systemctl
+from helpers import PYTHON, Deployment, git, systemctl
 
 UNITS = Path(__file__).resolve().parent.parent / "units"
 KEPT = {"Type", "NotifyAccess", "ExecReload", "TimeoutStartSec", "WatchdogSec", "Restart", "RestartSec",

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import git
+from helpers import git
 from syncd.daemon.notify import Notifier, one_line
 from syncd.daemon.schedule import Schedule, backoff_delay, cron_trigger
 from syncd.daemon.singleflight import SingleFlight

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import git
+from helpers import git
 
 
 def wait_version(d, version, timeout=10):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import PYTHON, git
+from helpers import PYTHON, git
 from test_deploy import wait_version
 
 

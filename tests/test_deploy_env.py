@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import git
+from helpers import git
 from test_deploy import wait_version
 
 VALUES = {

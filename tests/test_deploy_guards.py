@@ -6,7 +6,7 @@ import fcntl
 import os
 import subprocess
 
-from conftest import git
+from helpers import git
 
 
 def make_signing_key(base):

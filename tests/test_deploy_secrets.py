@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, git
+from helpers import PYTHON, git
 
 SECRETS_FILE = "deploy/production.env.enc"
 

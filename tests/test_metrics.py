@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import PYTHON
+from helpers import PYTHON
 from receivers import SilentPeer
 
 SPEC_METRICS = {"syncd_deploys_total", "syncd_last_result_timestamp_seconds", "syncd_deployed_info", "syncd_paused",

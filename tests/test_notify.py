@@ -12,7 +12,6 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import git
 from receivers import SilentPeer, SmtpReceiver, WebhookReceiver
 from test_deploy_secrets import Secrets, restarted, wait_report
 
@@ -217,7 +216,7 @@ def test_what_to_do_is_what_troubleshooting_says():
     ('timeout = "0s"', "notify.timeout: must be longer than 0"),
 ])
 def test_bad_notify_keys_name_the_key_and_never_echo_the_webhook(workdir, bad, expected):
-    from conftest import PYTHON
+    from helpers import PYTHON
 
     cfg = workdir / "bad.toml"
     cfg.write_text(f'[repo]\npath = "/opt/x"\n[service]\nunit = "x"\n[notify]\n{bad}\n')

@@ -452,7 +452,7 @@ def step_config(ctx: Ctx) -> Step:
     from syncd.install.templates import config_text
 
     step = Step(f"config {ctx.config_path}", "tells syncd@NAME what to deploy, where from, and as whom"
-                .replace("NAME", ctx.a.name), fix=f"read the error; fix the answers; run `syncd install` again")
+                .replace("NAME", ctx.a.name), fix="read the error; fix the answers; run `syncd install` again")
 
     def validate(path: Path) -> None:
         """Valid by construction, checked anyway: load the very bytes before they replace anything."""

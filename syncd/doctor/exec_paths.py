@@ -22,7 +22,7 @@ def check(s):
             fixes.append(f"ExecStart={tree}/{program} ... (the absolute path)")
         elif not os.path.exists(program):
             problems.append(f"ExecStart program {program} does not exist")
-            fixes.append(f"create it (syncd install builds the environment) or point ExecStart= at one that exists")
+            fixes.append("create it (syncd install builds the environment) or point ExecStart= at one that exists")
     workdir = last(s.directives, "WorkingDirectory")
     if workdir is None:
         problems.append("no WorkingDirectory= (the service starts in /, its relative paths break)")

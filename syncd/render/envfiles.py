@@ -40,7 +40,6 @@ def read_env_file(path: Path, display: str) -> list[tuple[str, str, int]]:
 
     `display` is how messages name the file (the path as written in the config).
     """
-    from dotenv.parser import parse_stream
 
     try:
         data = Path(path).read_bytes()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from typing import Any
 
 
-def _run(argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess | None:
+def _run(argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str] | None:
     if shutil.which(argv[0]) is None:
         return None
     try:
@@ -41,13 +42,14 @@ def ufw_status() -> str | None:
     return proc.stdout if proc is not None and proc.returncode == 0 else None
 
 
-def nft_ruleset() -> dict | None:
+def nft_ruleset() -> dict[str, Any] | None:
     """`nft -j list ruleset` parsed, or None without nft (or without the right to ask)."""
     proc = _run(["nft", "-j", "list", "ruleset"])
     if proc is None or proc.returncode != 0:
         return None
     try:
-        return json.loads(proc.stdout or "{}")
+        ruleset: dict[str, Any] = json.loads(proc.stdout or "{}")
+        return ruleset
     except ValueError:
         return None
 

@@ -30,7 +30,7 @@ def reachable(env: dict[str, str] | None = None) -> bool:
 class UserManager:
     runtime_dir: Path
     config_home: Path
-    process: subprocess.Popen | None  # None when we reuse a manager someone else started
+    process: subprocess.Popen[bytes] | None  # None when we reuse a manager someone else started
 
     @property
     def env(self) -> dict[str, str]:

@@ -14,7 +14,7 @@ from syncd.chown import parse_owner as resolve_owner
 from syncd.config import Config, load_config, parse_duration
 from syncd.errors import EXIT_USAGE, ConfigError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "config-examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "config-examples"
 
 MINIMAL = """\
 [repo]

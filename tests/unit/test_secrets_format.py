@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.errors import SecretsError
+from syncd.errors import SecretsError, UsageError
 from syncd.secrets import (format as fmt, key_recipient, load_file, plain, read_secrets, recipients_of,
                            seal_value)
 from syncd.secrets.files import write_atomic
@@ -82,7 +82,7 @@ def test_key_file_mode_and_recipient(keys):
     assert path.stat().st_mode & 0o777 == 0o600
     assert key_recipient(path) == recipient
     assert len(decode_recipient(recipient)) == 32
-    with pytest.raises(Exception):
+    with pytest.raises(UsageError, match="already exists"):
         generate_key_file(path)  # never overwrites
 
 
