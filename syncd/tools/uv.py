@@ -11,6 +11,7 @@ from __future__ import annotations
 import configparser
 import os
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,8 @@ class IndexSettings:
 
 
 class Uv:
-    def __init__(self, who: Identity, cache: Path, index: IndexSettings, timeout: float, should_stop=None):
+    def __init__(self, who: Identity, cache: Path, index: IndexSettings, timeout: float,
+                 should_stop: Callable[[], bool] | None = None) -> None:
         self.who, self.cache, self.index = who, cache, index
         self.timeout, self.should_stop = timeout, should_stop
 
@@ -58,7 +60,7 @@ class Uv:
 
 # -- pip's settings ------------------------------------------------------------------------------
 
-def pip_index_settings(owner_home: str, owner_uid: int, environ=None) -> IndexSettings:
+def pip_index_settings(owner_home: str, owner_uid: int, environ: Mapping[str, str] | None = None) -> IndexSettings:
     """What `pip install`, run as the owner on this server, would use: pip.conf files (global, then
     the owner's, then PIP_CONFIG_FILE; [install] over [global]), then PIP_* variables over them."""
     environ = os.environ if environ is None else environ
