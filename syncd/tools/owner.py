@@ -9,17 +9,15 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from syncd.tools.git import Identity
 
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def as_owner(who: Identity) -> dict[str, Any]:
+def as_owner(who: Identity) -> dict:
     """subprocess keyword arguments that make the child run as `who` (nothing when we already are)."""
     if os.geteuid() == 0 and who.uid != 0:
         return {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
@@ -66,7 +64,7 @@ class Result:
 
 
 def run_bounded(who: Identity, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
-                should_stop: Callable[[], bool] | None = None, tail_bytes: int = 16384) -> Result:
+                should_stop=None, tail_bytes: int = 16384) -> Result:
     """Run a long command (a build) as the owner; output to an unlinked file (a chatty child never
     blocks on a full pipe) of which only the last `tail_bytes` are read back."""
     started = time.monotonic()
