@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import SecretsError, UsageError
+from syncd.fsutil import fsync_dir
 
 RECIPIENT_PREFIX = "syncd1:"
 KEY_PREFIX = "SYNCD-SECRET-KEY-1:"
@@ -55,14 +56,6 @@ def decode_recipient(text: str) -> bytes:
     if len(raw) != 32:
         raise ValueError("a syncd1 recipient holds a 32-byte X25519 public key")
     return raw
-
-
-def valid_recipient(text: str) -> bool:
-    try:
-        decode_recipient(text)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -144,13 +137,5 @@ def generate_key_file(out: Path) -> str:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(Path(out).parent)
+    fsync_dir(Path(out).parent)
     return recipient
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory if str(directory) else ".", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
