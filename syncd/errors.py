@@ -49,6 +49,29 @@ class StepFailed(SyncdError):
     exit_code = EXIT_FAILED
 
 
+class VersionFailed(StepFailed):
+    """The new version failed its own part (a pre_restart hook): undone, not quarantined (may pass next time)."""
+
+
+class Unhealthy(VersionFailed):
+    """The restarted new version was judged unhealthy: undone and quarantined. Only this quarantines."""
+
+
+class StorageError(SyncdError, OSError):
+    """A file syncd keeps (state dir, drop-in) cannot be written, or a state file cannot be parsed.
+
+    One line naming the file; an OSError too, so code that tolerates I/O errors still does."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str):
+        SyncdError.__init__(self, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ToolError(SyncdError):
     """An external tool (git, systemctl) failed in a way that is not a decision."""
 

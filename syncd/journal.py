@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from syncd import fsutil
+from syncd.errors import StorageError
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Entry:
     env_previous: dict | None = None  # the [env] config the running version was rendered with
     venv_link: str | None = None  # the [python] `venv` symlink, when syncd manages one
     venv_previous: str | None = None  # its text before the deploy (None: there was none)
+    health_previous: dict | None = None  # the [health] config the running version was deployed with
     phase: str = "begun"  # begun → moved → applied → restarting → judged
     notes: list[str] = field(default_factory=list)
 
@@ -47,7 +49,12 @@ class Journal:
 
     def load(self) -> Entry | None:
         raw = fsutil.read_json(self.path)
-        return Entry(**raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return Entry(**raw)
+        except TypeError:
+            raise StorageError(f"{self.path}: cannot parse (not a deploy journal); fix it or move it away") from None
 
     def write(self, entry: Entry) -> None:
         fsutil.write_json(self.path, asdict(entry), 0o600)

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from syncd.errors import Blocked
+from syncd.errors import Blocked, StorageError
 
 
 class SyncLock:
@@ -20,8 +20,7 @@ class SyncLock:
         self.fd: int | None = None
 
     def __enter__(self) -> "SyncLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.fd = self._open()
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -32,6 +31,19 @@ class SyncLock:
                     self.fd = None
                     raise Blocked(f"another sync of this config is running (lock {self.path})") from None
                 time.sleep(0.05)
+
+    def _open(self) -> int:
+        """flock needs only a descriptor: a read-only state dir still gets one (and its own error later)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except PermissionError:
+            raise
+        except OSError as exc:
+            try:
+                return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                raise StorageError(f"{(exc.strerror or str(exc)).lower()}: {self.path}") from None
 
     def __exit__(self, *exc) -> None:
         if self.fd is not None:

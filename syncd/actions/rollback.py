@@ -40,8 +40,7 @@ def run(args) -> int:
         raise UsageError("rollback: no earlier good deploy in the history; name a commit: syncd rollback REV")
     outcome = reconcile_until_ready(cfg, args, trigger="rollback", rollback_to=rev)
     report(outcome, sys.stdout)
-    if outcome.exit_code == EXIT_OK:
-        state.set_paused(True, f"paused by syncd rollback to {rev}")
+    if outcome.exit_code == EXIT_OK:  # the reconcile paused them before it let go of the lock
         from syncd.metrics import write_textfile
 
         write_textfile(cfg)  # syncd_paused

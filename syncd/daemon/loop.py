@@ -168,14 +168,15 @@ class Daemon:
         schedule = Schedule(cfg.schedule, self.trigger, source=cfg.source, heartbeat=heartbeat)
         watcher = tracker = None
         if cfg.schedule.watch:
-            from syncd.daemon.watch import LocalBranchTracker, RefWatcher, targets_for
+            from syncd.daemon.watch import LocalBranchTracker, RefWatcher, moved_by_syncd, targets_for
 
             targets, notes = targets_for(cfg.repo)
             for note in notes:
                 self.log.info("watch: %s", note)
             watcher = RefWatcher(targets, self._ref_moved)
             if any(t.kind == "local" for t in targets):
-                tracker = LocalBranchTracker(lambda: watcher.value("local"), self.trigger)
+                tracker = LocalBranchTracker(lambda: watcher.value("local"), self.trigger,
+                                             own=lambda sha: moved_by_syncd(cfg.state_dir, sha))
             watcher.start()
         schedule.start()
         self.schedule, self.watcher, self.tracker = schedule, watcher, tracker
@@ -377,9 +378,15 @@ class Daemon:
         if self._stop.is_set():
             self.log.info("sync (%s) stopped at a safe point: %s [%.1fs]", trigger, outcome_line(outcome), elapsed)
             return
+        if outcome.result == "paused":  # paused while this waited for the lock (a rollback, say)
+            self.log.info("paused: %s ignored", trigger)
+            self._set_status("paused")
+            if tracker is not None:
+                tracker.sync_finished(outcome.deployed)
+            return
         delay = None
-        if schedule is not None:
-            delay = schedule.record(ok=outcome.result != "error", error=outcome.reason)
+        if schedule is not None:  # only a failed fetch backs off; a failed deploy is no reason to wait
+            delay = schedule.record(ok=not outcome.retry_later, error=outcome.reason)
         line = outcome_line(outcome)
         if outcome.result == "waiting":
             self._recheck_at = time.monotonic() + RECHECK
@@ -421,13 +428,14 @@ class Daemon:
         from syncd.deploy import Outcome, reconcile
 
         try:
-            return reconcile(cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set)
+            return reconcile(cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set,
+                             unless_paused=True)
         except SyncdError as exc:
             result = "blocked" if isinstance(exc, Blocked) else "error"
             outcome = Outcome(result, str(exc), exc.exit_code)
         except Exception as exc:  # a bug must not kill the daemon; log it, back off, go on
             self.log.exception("sync (%s) raised", trigger)
-            outcome = Outcome("error", f"{type(exc).__name__}: {exc}", 1)
+            outcome = Outcome("error", f"{type(exc).__name__}: {exc}", 1, retry_later=True)
         _record_unrecorded(cfg, outcome)
         return outcome
 
@@ -466,7 +474,7 @@ def _record_unrecorded(cfg, outcome) -> None:
 
     try:
         State(cfg.state_dir).update_status(result=outcome.result, reason=outcome.reason, last_sync=now_iso())
-    except OSError:
+    except (OSError, SyncdError):  # a full or broken state dir: the log line is all there is
         pass
 
 

@@ -268,6 +268,24 @@ def _ident(path: Path) -> tuple[int, int] | None:
 # -- the tree's own branch ---------------------------------------------------------------------
 
 
+def moved_by_syncd(state_dir: Path, sha: str | None) -> bool:
+    """Is `sha` where a sync of this config put the branch? During a deploy (journal present) its
+    target or the commit its undo restores; otherwise the deployed commit."""
+    from syncd.errors import SyncdError
+    from syncd.journal import Journal
+    from syncd.state import State
+
+    if sha is None:
+        return False
+    try:
+        entry = Journal(state_dir).load()
+        if entry is not None:
+            return sha in (entry.previous, entry.target)
+        return sha == State(state_dir).deployed
+    except (OSError, SyncdError):
+        return False
+
+
 class LocalBranchTracker:
     """Tells an operator's commit on the tree's branch from the moves the sync itself makes.
 
@@ -275,11 +293,15 @@ class LocalBranchTracker:
     where it was when the sync started and with what the sync deployed: if it moved to
     something else (a commit made during the sync), one more sync is asked for. A branch
     that holds an undeployed commit the sync refused (blocked) is where it started, so no loop.
+    A move made by a sync in another process (`syncd rollback`, `syncd sync`) is told apart by
+    `own(sha)`: the branch went where that sync's journal or the recorded deploy says.
     """
 
-    def __init__(self, read: Callable[[], str | None], fire: Callable[[str], None]):
+    def __init__(self, read: Callable[[], str | None], fire: Callable[[str], None],
+                 own: Callable[[str | None], bool] = lambda sha: False):
         self._read = read
         self._fire = fire
+        self._own = own
         self._lock = threading.Lock()
         self._known = read()
         self._in_sync = False
@@ -288,11 +310,13 @@ class LocalBranchTracker:
     def moved(self) -> None:
         """A watch event on the branch (observer thread)."""
         value = self._read()
+        ours = self._own(value)  # another process's sync (a CLI rollback) moved it: not an operator's commit
         with self._lock:
             if self._in_sync or value == self._known:
                 return
             self._known = value
-        self._fire("local-commit")
+        if not ours:
+            self._fire("local-commit")
 
     def sync_started(self) -> None:
         with self._lock:

@@ -12,11 +12,12 @@ class Outcome:
     exit_code: int
     deployed: str | None = None  # sha running after this reconcile
     upstream: str | None = None  # upstream tip seen
+    retry_later: bool = False  # failed outside syncd's reach (the fetch): the daemon backs off
 
 
 def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: str | None = None,
               lock_wait: bool = True, on_step=None, should_stop=None, recover_only: bool = False,
-              now: bool = False) -> Outcome:
+              now: bool = False, unless_paused: bool = False) -> Outcome:
     """Run one reconcile under the per-config lock.
 
     on_step(step_name, detail) is called as each step starts (the daemon turns it into STATUS=);
@@ -25,9 +26,10 @@ def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: 
     undoes a deploy an earlier syncd left interrupted (a paused daemon does that at start).
     now=True restarts at once whatever [drain] and schedule.windows say; otherwise a ready deploy
     they hold back ends as "waiting" (nothing moved; status shows why) and the caller looks again.
+    unless_paused=True (the daemon) looks at the pause flag under the lock and does nothing when set.
     """
     from syncd.deploy.chain import run_reconcile
 
     return run_reconcile(cfg, dry_run=dry_run, trigger=trigger, rollback_to=rollback_to,
                          lock_wait=lock_wait, on_step=on_step, should_stop=should_stop,
-                         recover_only=recover_only, now=now)
+                         recover_only=recover_only, now=now, unless_paused=unless_paused)

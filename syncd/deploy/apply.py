@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from syncd import fsutil, log
 from syncd.deploy.context import GO, Context, short
-from syncd.errors import StepFailed
+from syncd.errors import StepFailed, Unhealthy, VersionFailed
 from syncd.journal import Entry, encode
 from syncd.render.environment import install_secret_files, secrets_dir
 from syncd.state import now_iso
@@ -16,15 +17,17 @@ _LOG = log.get("deploy")
 
 def begin_journal(ctx: Context):
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
-    ctx.entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
-                      trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
-                      dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
-                      dropin_previous_existed=ctx.installed_dropin is not None,
-                      dropin_previous_had_secrets=had_secrets,
-                      env_previous=ctx.state.status().get("env_rendered_with"),
-                      venv_link=str(ctx.environments.link) if ctx.environments else None,
-                      venv_previous=ctx.venv_before)
-    ctx.journal.write(ctx.entry)
+    entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
+                  trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
+                  dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
+                  dropin_previous_existed=ctx.installed_dropin is not None,
+                  dropin_previous_had_secrets=had_secrets,
+                  env_previous=ctx.state.status().get("env_rendered_with"),
+                  venv_link=str(ctx.environments.link) if ctx.environments else None,
+                  venv_previous=ctx.venv_before,
+                  health_previous=ctx.state.status().get("health_deployed_with"))
+    ctx.journal.write(entry)
+    ctx.entry = entry  # only once it is on disk: a journal that cannot be written moved nothing
     return GO
 
 
@@ -84,8 +87,11 @@ def chown_changed(ctx: Context):
 def pre_restart_hooks(ctx: Context):
     from syncd.hooks import run_hooks
 
-    run_hooks(ctx.cfg.hooks.pre_restart, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
-              extra_env=hook_env(ctx), should_stop=ctx.should_stop)
+    try:
+        run_hooks(ctx.cfg.hooks.pre_restart, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
+                  extra_env=hook_env(ctx), should_stop=ctx.should_stop)
+    except StepFailed as exc:  # the new version's own step: undone, tried again at the next trigger
+        raise VersionFailed(f"pre_restart {exc}") from None
     return GO
 
 
@@ -103,28 +109,41 @@ def restart(ctx: Context):
     return GO
 
 
-def restart_unit(ctx: Context) -> None:
-    unit = ctx.cfg.service.unit
+def restart_unit(ctx: Context, health=None) -> None:
+    """Restart the unit for a deploy or an undo. Its failed state and start-rate limit are cleared
+    first: a crash loop of the running version, or many deploys in an hour, must not make systemd
+    refuse a restart syncd asks for. A restart that fails in a new invocation is the version's fault
+    (Unhealthy); one systemd refused without starting anything is syncd's (StepFailed)."""
+    unit, timeout = ctx.cfg.service.unit, (health or ctx.cfg.health).timeout
+    before = ctx.systemctl.show(unit, "ActiveState", "Result", "InvocationID")
+    if before.get("ActiveState") == "failed":
+        _LOG.warning("%s is failed (Result=%s): reset-failed clears it and its start limit before the restart",
+                     unit, before.get("Result"))
+    else:
+        _LOG.info("%s: reset-failed before the restart (clears the start limit, so systemd does not refuse it)", unit)
+    ctx.systemctl.reset_failed(unit)
+    ctx.restarted_at = time.time()
     try:
-        ctx.systemctl.run("restart", unit, timeout=max(ctx.cfg.health.timeout, 1))
+        ctx.systemctl.run("restart", unit, timeout=max(timeout, 1))
     except subprocess.TimeoutExpired:
-        raise StepFailed(f"restart of {unit} did not finish within health.timeout "
-                         f"({ctx.cfg.health.timeout:g}s)") from None
-    except Exception as exc:  # systemctl says the start job failed
-        raise StepFailed(f"restart of {unit} failed: {getattr(exc, 'stderr', exc)}".strip()) from None
+        raise Unhealthy(f"restart of {unit} did not finish within health.timeout ({timeout:g}s)") from None
+    except Exception as exc:  # systemctl says the start job failed, or refused it
+        why = f"restart of {unit} failed: {getattr(exc, 'stderr', exc)}".strip()
+        started = ctx.systemctl.show(unit, "InvocationID").get("InvocationID")
+        raise (Unhealthy if started and started != before.get("InvocationID") else StepFailed)(why) from None
 
 
 def judge(ctx: Context):
     verdict = judge_unit(ctx)
     if not verdict.healthy:
-        raise StepFailed(f"unhealthy: {verdict.reason}")
+        raise Unhealthy(f"unhealthy: {verdict.reason}")
     _LOG.info("healthy at %s (%.1fs)", short(ctx.target), verdict.elapsed_s)
     return GO
 
 
-def judge_unit(ctx: Context):
+def judge_unit(ctx: Context, health=None):
     from syncd.health import judge as judge_health, take_snapshot
 
     after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)
-    return judge_health(ctx.systemctl, ctx.cfg.service.unit, ctx.cfg.health, after=after,
-                        run_as=(ctx.owner.uid, ctx.owner.gid), cwd=ctx.cfg.repo.path)
+    return judge_health(ctx.systemctl, ctx.cfg.service.unit, health or ctx.cfg.health, after=after,
+                    run_as=(ctx.owner.uid, ctx.owner.gid), cwd=ctx.cfg.repo.path)

@@ -20,8 +20,9 @@ from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environ
                                   verify_signatures, wait_for_quiet)
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
-from syncd.deploy.undo import env_settings, keep_environments, undo
-from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, StepFailed, SyncdError
+from syncd.deploy.undo import env_settings, health_settings, keep_environments, undo
+from syncd.errors import (EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, ConfigError, StepFailed, StorageError,
+                          SyncdError, Unhealthy, VersionFailed)
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
@@ -32,7 +33,7 @@ APPLY = (begin_journal, move_tree, write_environment, switch_environment, chown_
 
 _LOG = log.get("deploy")
 _EXIT = {"deployed": EXIT_OK, "up-to-date": EXIT_OK, "planned": EXIT_OK, "stopped": EXIT_OK,
-         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED,
+         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED, "paused": EXIT_OK,
          "waiting": EXIT_BLOCKED, "skipped": EXIT_BLOCKED}  # waiting/skipped: nothing moved, see status
 
 
@@ -40,7 +41,7 @@ class Stopped(Exception):
     """SIGTERM arrived: stop at this safe point."""
 
 
-def run_reconcile(cfg, *, lock_wait=True, recover_only=False, **options) -> Outcome:
+def run_reconcile(cfg, *, lock_wait=True, recover_only=False, unless_paused=False, **options) -> Outcome:
     ctx = make_context(cfg, **options)
     with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
         if ctx.dry_run and ctx.journal.load() is not None:
@@ -49,11 +50,15 @@ def run_reconcile(cfg, *, lock_wait=True, recover_only=False, **options) -> Outc
         recover(ctx)
         if recover_only:
             return Outcome("recovered", None, EXIT_OK, ctx.state.deployed, ctx.state.status().get("upstream"))
+        if unless_paused and ctx.state.paused:  # looked at under the lock: a rollback that just ended pauses
+            return Outcome("paused", "automatic syncs are paused", EXIT_OK, ctx.state.deployed, None)
         try:
             if run_steps(ctx, PREPARE) and run_steps(ctx, APPLY):
                 ctx.result, ctx.reason = "deployed", "; ".join(ctx.reasons)
         except Stopped:
             ctx.result, ctx.reason = "stopped", "stopped before deploying"
+        except ConfigError:  # the unit does not load: refused before anything moved (exit 2)
+            raise
         except Blocked as exc:
             if ctx.entry is None:
                 ctx.result, ctx.reason = "blocked", str(exc)
@@ -86,16 +91,21 @@ def run_steps(ctx: Context, steps) -> bool:
 
 
 def roll_back(ctx: Context, exc: Exception) -> None:
+    """Undo. Only a restarted version judged unhealthy is quarantined; when syncd could not do its
+    part (state dir, git, systemctl refusing) the result is `error` and the commit may come again."""
     why = _describe(exc)
     stopping = bool(ctx.should_stop and ctx.should_stop())  # interrupted, not judged: no quarantine
     _LOG.error("deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head))
     if ctx.on_step:
         ctx.on_step("undo", short(ctx.head))
     healthy, note = undo(ctx, ctx.entry)
-    if ctx.upstream and not ctx.rollback_to and not stopping and ctx.upstream != ctx.head:
-        ctx.state.quarantine(ctx.upstream)
+    if isinstance(exc, Unhealthy) and ctx.upstream and not ctx.rollback_to and not stopping and ctx.upstream != ctx.head:
+        try:
+            ctx.state.quarantine(ctx.upstream)
+        except StorageError as write_exc:
+            note = "; ".join(filter(None, [note, f"not quarantined: {write_exc}"]))
     ctx.failed, ctx.target = ctx.target or ctx.upstream, ctx.head
-    ctx.result = "rolled-back" if healthy else "error"
+    ctx.result = "rolled-back" if healthy and (isinstance(exc, VersionFailed) or stopping) else "error"
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
         _LOG.warning("rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)")
@@ -138,29 +148,11 @@ def finish(ctx: Context) -> Outcome:
     if ctx.result in ("waiting", "skipped"):  # the last result stands; status shows `waiting`
         write_textfile(ctx.cfg)
         return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
-    previous = ctx.state.status()
-    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream,
-              "waiting": None}
-    if ctx.result in ("deployed", "up-to-date", "rolled-back"):
-        fields["deployed"] = deployed
-        if ctx.upstream and not ctx.rollback_to:
-            fields["upstream_seen"] = ctx.upstream
-    if ctx.result == "deployed":
-        fields["dropin_has_secrets"] = bool(ctx.rendered and ctx.rendered.has_inline_secrets)
-    if ctx.result in ("deployed", "up-to-date"):
-        # An undo must re-render the previous version with the [env] it ran with, not today's.
-        fields["env_rendered_with"] = env_settings(ctx.cfg.env)
-    if ctx.result in ("deployed", "up-to-date") and ctx.environments:
-        fields.update(keep_environments(ctx))
-    ctx.state.update_status(**fields)
-    if ctx.entry is not None:
-        ctx.journal.clear()
-    noteworthy = ctx.result in ("deployed", "rolled-back") or (
-        ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
-    if noteworthy:
-        frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
-        ctx.state.append_history({"time": now_iso(), "from": frm, "to": ctx.target, "result": ctx.result,
-                                  "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
+    noteworthy = True
+    try:
+        noteworthy = record(ctx, deployed, duration)
+    except StorageError as exc:  # a full or read-only state dir: say it once, keep what is there
+        _LOG.error("cannot record the result: %s", exc)
     level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
     _LOG.log(level, "%s %s%s (%.1fs)", ctx.result, short(deployed), f": {ctx.reason}" if ctx.reason else "", duration)
     if ctx.result == "deployed" and ctx.cfg.hooks.post_deploy:
@@ -174,7 +166,41 @@ def finish(ctx: Context) -> Outcome:
     after_sync(ctx, result=ctx.result, reason=ctx.reason, frm=ctx.failed or ctx.head, to=ctx.target,
                running=deployed or ctx.state.deployed, duration_s=duration, noteworthy=noteworthy,
                restarted=ctx.entry is not None)
-    return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream)
+    return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed)
+
+
+def record(ctx: Context, deployed: str | None, duration: float) -> bool:
+    """Write status and history; True when this sync made a history entry (and is worth telling)."""
+    previous = ctx.state.status()
+    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream,
+              "waiting": None}
+    if ctx.result in ("deployed", "up-to-date", "rolled-back"):
+        fields["deployed"] = deployed
+        if ctx.upstream and not ctx.rollback_to:
+            fields["upstream_seen"] = ctx.upstream
+    if ctx.result == "deployed":
+        fields["dropin_has_secrets"] = bool(ctx.rendered and ctx.rendered.has_inline_secrets)
+    if ctx.result in ("deployed", "up-to-date"):
+        # An undo must re-render the previous version with the [env] it ran with, not today's,
+        # and judge it with the [health] it was deployed with (adopted: today's, once).
+        fields["env_rendered_with"] = env_settings(ctx.cfg.env)
+        if ctx.result == "deployed" or not previous.get("health_deployed_with"):
+            fields["health_deployed_with"] = health_settings(ctx.cfg.health)
+    if ctx.result in ("deployed", "up-to-date") and ctx.environments:
+        fields.update(keep_environments(ctx))
+    ctx.state.update_status(**fields)
+    if ctx.entry is not None:
+        ctx.journal.clear()
+    # Every deploy that moved something is history; a repeated identical blocked/error state is folded.
+    noteworthy = ctx.entry is not None or ctx.result in ("deployed", "rolled-back") or (
+        ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
+    if noteworthy:
+        frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
+        ctx.state.append_history({"time": now_iso(), "from": frm, "to": ctx.target, "result": ctx.result,
+                                  "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
+    if ctx.rollback_to and ctx.result in ("deployed", "up-to-date"):  # paused under the lock: no trigger slips in
+        ctx.state.set_paused(True, f"paused by syncd rollback to {ctx.rollback_to}")
+    return noteworthy
 
 
 def _commit_of(ctx: Context) -> str:

@@ -48,6 +48,7 @@ class Context:
     venv_before: str | None = None  # text of the `venv` link before this deploy
     environment_changed: bool = False
     failed: str | None = None  # the commit that was rolled back
+    restarted_at: float | None = None  # wall-clock time of the last restart syncd asked for
     result: str | None = None
     reason: str | None = None
     log_tail: list[str] = field(default_factory=list)  # the unit's last lines from a failed start

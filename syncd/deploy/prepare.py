@@ -6,7 +6,7 @@ import os
 
 from syncd import fsutil, log
 from syncd.deploy.context import GO, STOP, Context, short
-from syncd.errors import Blocked, ToolError
+from syncd.errors import Blocked, ConfigError, ToolError
 from syncd.render.environment import installed_secret_files, render, secrets_dir
 from syncd.state import now_iso
 
@@ -28,7 +28,22 @@ def preflight(ctx: Context):
         more = f" (+{len(tree.dirty) - 5} more)" if len(tree.dirty) > 5 else ""
         raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
     ctx.head = tree.head
+    _check_unit_loads(ctx)
     return GO
+
+
+def _check_unit_loads(ctx: Context) -> None:
+    """A unit systemd does not know (a typo) or cannot load is a config error: refused before
+    anything moves, not found out by a restart that fails after the tree moved."""
+    unit = ctx.cfg.service.unit
+    props = ctx.systemctl.show(unit, "LoadState", "LoadError")
+    state = props.get("LoadState", "")
+    if state != "loaded":
+        detail = props.get("LoadError", "").partition(" ")[2].strip().strip('"')
+        scope = " --user" if ctx.cfg.service.scope == "user" else ""
+        raise ConfigError(ctx.cfg.source, "service.unit",
+                          f"{unit} is {state or 'unknown'} to systemd" + (f" ({detail})" if detail else "")
+                          + f"; expected a unit that `systemctl{scope} cat {unit}` shows and that loads")
 
 
 def _check_tree_owner(ctx: Context) -> None:
@@ -55,7 +70,7 @@ def fetch(ctx: Context):
     try:
         ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
     except ToolError as exc:
-        ctx.fetch_failed = True
+        ctx.fetch_failed = True  # the remote's trouble, not the deploy's: the daemon backs off
         if not ctx.dry_run:
             ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
         raise

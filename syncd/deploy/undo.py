@@ -7,11 +7,11 @@ re-rendered from the previous commit's encrypted file, never restored from a pla
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from syncd import fsutil, log
-from syncd.config import EnvConfig
+from syncd.config import EnvConfig, HealthConfig
 from syncd.deploy.context import Context, short
 from syncd.errors import SyncdError
 from syncd.journal import Entry
@@ -46,11 +46,11 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
     if entry.phase in ("restarting", "judged"):
         from syncd.deploy.apply import judge_unit, restart_unit
 
-        # A crash-looping bad version may have hit the start rate limit: clear it first.
-        ctx.systemctl.reset_failed(ctx.cfg.service.unit)
+        # Judged as it was when it was deployed: today's [health] may probe what only the new version has.
+        health = health_config(entry.health_previous, ctx.cfg.health)
         try:
-            restart_unit(ctx)
-            verdict = judge_unit(ctx)
+            restart_unit(ctx, health)  # clears the start limit a crash-looping bad version may have hit
+            verdict = judge_unit(ctx, health)
             healthy = verdict.healthy
             if not healthy:
                 notes.append(f"previous version unhealthy too: {verdict.reason}")
@@ -84,6 +84,21 @@ def env_settings(env: EnvConfig) -> dict:
     return {"vars": dict(env.vars), "files": list(env.files), "secrets": list(env.secrets),
             "key": str(env.key) if env.key else None, "secrets_delivery": env.secrets_delivery,
             "required": list(env.required)}
+
+
+def health_settings(health: HealthConfig) -> dict:
+    """The [health] config as plain JSON, recorded with each deploy for its undo."""
+    return asdict(health)
+
+
+def health_config(recorded: dict | None, current: HealthConfig) -> HealthConfig:
+    if not recorded:
+        return current  # recorded by an older syncd that did not keep it
+    known = {f.name for f in fields(HealthConfig)}
+    values = {k: v for k, v in recorded.items() if k in known}
+    if isinstance(values.get("command"), list):
+        values["command"] = tuple(values["command"])
+    return HealthConfig(**values)
 
 
 def _rerender(ctx: Context, commit: str, env_previous: dict | None):
