@@ -22,10 +22,17 @@ ADVICE: tuple[tuple[str, str], ...] = (
     (r"^blocked: [^ ]+\.enc:\d+:", "syncd secrets show FILE --key KEY on the server; fix with syncd secrets set"),
     (r"^blocked: \S+/\.git is owned by", "chown -R pipeline:pipelineadmin /opt/pipeline"),
     (r"^rolled-back: interrupted deploy undone", "nothing: the next sync deploys again"),
-    (r"^rolled-back: hook ", "run the hook by hand as the owner to see why; note that what it changed in the venv "
-     "stays"),
+    (r"^rolled-back: pre_restart hook ", "run the hook by hand as the owner to see why (what it changed in the venv "
+     "stays); the next trigger tries the same commit again"),
     (r"^rolled-back: ", "read the crash: journalctl -u pipeline -n 50; push a fix"),
     (r"^error: .*fetch", "the daemon retries with back-off; check network, ssh key of the owner, the remote URL"),
+    (r"^error: .*(no space left on device|read-only file system): ", "make room (or remount read-write); nothing "
+     "moved, nothing quarantined; the next sync deploys"),
+    (r"^error: \S+: cannot parse", "look at it, fix it or move it away (status.json, history.json, quarantine.json "
+     "start empty again); for journal.json, move it away only once the tree and drop-in are known to be right"),
+    (r"^error: .*previous version unhealthy too", "the service is down: journalctl -u pipeline -n 50; fix and push, "
+     "or syncd rollback REV"),
+    (r"^error: restart of \S+ failed", "systemctl status pipeline; the next trigger tries again"),
 )
 
 DEPLOYED = "nothing: the new version runs and passed its health check."
