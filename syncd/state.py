@@ -17,6 +17,7 @@ from pathlib import Path
 from syncd import fsutil
 
 HISTORY_CAP = 1000
+QUARANTINE_CAP = 100  # only tips upstream moved past are in the list; a bound keeps the file small
 
 
 def now_iso() -> str:
@@ -66,10 +67,7 @@ class State:
     def quarantine(self, sha: str) -> None:
         shas = self.quarantined()
         if sha not in shas:
-            fsutil.write_json(self.dir / "quarantine.json", shas + [sha], 0o600)
-
-    def clear_quarantine(self) -> None:
-        fsutil.remove(self.dir / "quarantine.json")
+            fsutil.write_json(self.dir / "quarantine.json", (shas + [sha])[-QUARANTINE_CAP:], 0o600)
 
     # -- pause -------------------------------------------------------------------------------
     @property

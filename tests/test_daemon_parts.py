@@ -88,7 +88,7 @@ def test_status_is_one_line_and_abstract_sockets_work():
 
 def test_without_notify_socket_nothing_is_sent_and_watchdog_is_read():
     notifier = Notifier({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": str(os.getpid())})
-    assert not notifier.enabled and not notifier.ready("x")
+    assert notifier.address is None and not notifier.ready("x")
     assert notifier.watchdog_interval == 20.0
     assert Notifier({"WATCHDOG_USEC": "20000000", "WATCHDOG_PID": "1"}).watchdog_interval is None
 

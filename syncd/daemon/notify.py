@@ -49,10 +49,6 @@ class Notifier:
         self._log = log.get("daemon")
 
     @property
-    def enabled(self) -> bool:
-        return self.address is not None
-
-    @property
     def watchdog_interval(self) -> float | None:
         """Seconds between required WATCHDOG=1 pings, or None when systemd wants none."""
         return self.watchdog_usec / 1e6 if self.watchdog_usec else None

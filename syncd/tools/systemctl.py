@@ -38,8 +38,9 @@ class Systemctl:
     def daemon_reload(self) -> None:
         self.run("daemon-reload")
 
-    def restart(self, unit: str) -> None:
-        self.run("restart", unit)
+    def restart(self, unit: str, timeout: float | None = 120) -> None:
+        """Returns when the restart job has finished; raises ToolError when it failed."""
+        self.run("restart", unit, timeout=timeout)
 
     def reset_failed(self, unit: str) -> None:
         self.run("reset-failed", unit, check=False)
