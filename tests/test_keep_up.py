@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import APP, git, systemctl
+from helpers import APP, git, systemctl
 from test_daemon import daemon_for, schedule, settled, wait_for  # noqa: F401 - daemon_for is a fixture
 from test_deploy import wait_version
 
