@@ -8,11 +8,14 @@ no secret value: an undo re-renders secrets from the previous commit's encrypted
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from syncd import fsutil
 from syncd.errors import StorageError
+
+
+RETIRED_FIELDS = ("dropin_previous_existed", "notes")  # written by earlier versions, never read
 
 
 @dataclass
@@ -25,14 +28,12 @@ class Entry:
     started: str
     dropin_path: str
     dropin_previous_b64: str | None  # None: file was absent, or held secrets (re-render instead)
-    dropin_previous_existed: bool
     dropin_previous_had_secrets: bool
     env_previous: dict | None = None  # the [env] config the running version was rendered with
     venv_link: str | None = None  # the [python] `venv` symlink, when syncd manages one
     venv_previous: str | None = None  # its text before the deploy (None: there was none)
     health_previous: dict | None = None  # the [health] config the running version was deployed with
     phase: str = "begun"  # begun → moved → applied → restarting → judged
-    notes: list[str] = field(default_factory=list)
 
     @property
     def dropin_previous(self) -> bytes | None:
@@ -51,6 +52,8 @@ class Journal:
         raw = fsutil.read_json(self.path)
         if not raw:
             return None
+        for key in RETIRED_FIELDS:  # a journal an older syncd left behind still loads, and is undone
+            raw.pop(key, None)
         try:
             return Entry(**raw)
         except TypeError:

@@ -20,7 +20,6 @@ def begin_journal(ctx: Context):
     entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
                   trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
                   dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
-                  dropin_previous_existed=ctx.installed_dropin is not None,
                   dropin_previous_had_secrets=had_secrets,
                   env_previous=ctx.state.status().get("env_rendered_with"),
                   venv_link=str(ctx.environments.link) if ctx.environments else None,
@@ -124,7 +123,7 @@ def restart_unit(ctx: Context, health=None) -> None:
     ctx.systemctl.reset_failed(unit)
     ctx.restarted_at = time.time()
     try:
-        ctx.systemctl.run("restart", unit, timeout=max(timeout, 1))
+        ctx.systemctl.restart(unit, timeout=max(timeout, 1))
     except subprocess.TimeoutExpired:
         raise Unhealthy(f"restart of {unit} did not finish within health.timeout ({timeout:g}s)") from None
     except Exception as exc:  # systemctl says the start job failed, or refused it

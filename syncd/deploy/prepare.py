@@ -145,8 +145,7 @@ def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
     refuse, or overwrite an ignored one. Checked per added path, so the cost follows the change."""
     if tree_ish == ctx.head:
         return
-    added = ctx.git.out("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", ctx.head, tree_ish)
-    in_the_way = [p for p in added.split("\0") if p and os.path.lexists(ctx.cfg.repo.path / p)]
+    in_the_way = [p for p in ctx.git.added_paths(ctx.head, tree_ish) if os.path.lexists(ctx.cfg.repo.path / p)]
     if in_the_way:
         raise Blocked(f"the new version adds {', '.join(in_the_way[:5])}, which already exist(s) untracked in "
                       f"{ctx.cfg.repo.path}; move them away or commit them on {ctx.branch}")

@@ -113,6 +113,11 @@ class Git:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
 
+    def added_paths(self, old: str, new: str) -> list[str]:
+        """Paths that exist in `new` and not in `old` (a rename counts as an added path)."""
+        out = self.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new).stdout
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
     def tree_status(self) -> TreeStatus:
         """Branch, HEAD and tracked files with uncommitted changes, in one git call.
 
