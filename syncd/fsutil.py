@@ -35,8 +35,9 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
     """Replace `path` with `data` so a reader (or a crash) sees the old bytes or the new, never half.
+    `owner` (uid, gid) is given to the file before it appears under its name.
 
     The temp name starts with '.' and ends in '.tmp', so systemd never loads it as a *.conf drop-in.
     """
@@ -46,6 +47,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
         try:
             os.fchmod(fd, mode)  # umask must not widen or narrow what we asked for
+            if owner is not None:
+                os.fchown(fd, *owner)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

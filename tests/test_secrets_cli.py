@@ -298,3 +298,17 @@ def test_set_creates_a_file_with_only_a_recipient(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "#: env production" in enc.read_text()
     assert cli("show", enc, "TOKEN", "--key", key).stdout == b"abc"
+
+
+def test_rewriting_a_secrets_file_as_root_keeps_its_owner_and_mode(tmp_path, service_user):
+    """`syncd secrets set` run as root in a developer's checkout leaves no root-owned file behind."""
+    from syncd.secrets.files import write_atomic
+
+    path = tmp_path / "production.secrets"
+    path.write_bytes(b"old")
+    os.chown(path, service_user.pw_uid, service_user.pw_gid)
+    os.chmod(path, 0o640)
+    write_atomic(path, b"new")
+    st = os.stat(path)
+    assert path.read_bytes() == b"new"
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (service_user.pw_uid, service_user.pw_gid, 0o640)

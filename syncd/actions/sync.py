@@ -6,6 +6,7 @@ import sys
 
 from syncd import log
 from syncd.actions.common import load
+from syncd.text import short
 
 
 def register(sub) -> None:
@@ -70,6 +71,5 @@ def reconcile_until_ready(cfg, args, **options):
 
 
 def report(outcome, out) -> None:
-    sha = (outcome.deployed or "")[:7] or "none"
-    line = f"{outcome.result}: {sha}" + (f" ({outcome.reason})" if outcome.reason else "")
+    line = f"{outcome.result}: {short(outcome.deployed)}" + (f" ({outcome.reason})" if outcome.reason else "")
     print(line, file=out, flush=True)

@@ -10,7 +10,6 @@ they set a flag and the wakeup fd wakes the main loop's select().
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import select
 import signal
@@ -22,6 +21,8 @@ from syncd import log
 from syncd.daemon.notify import Notifier, one_line
 from syncd.daemon.singleflight import SingleFlight
 from syncd.errors import Blocked, SyncdError
+from syncd.state import now_iso
+from syncd.text import short
 
 TICK = 1.0  # seconds: how often the main loop looks at the pause flag, the watches and the watchdog
 RECHECK = 3.0  # seconds: how often a waiting deploy looks again at [drain] and schedule.windows
@@ -43,10 +44,6 @@ STEP_WORDS = {  # reconcile's step names (syncd/deploy/chain.py) -> STATUS= text
     "judge": "judging the health of {c}",
     "undo": "rolling back to {c}",
 }
-
-
-def short(sha: str | None) -> str:
-    return sha[:7] if sha else "nothing"
 
 
 def outcome_line(outcome) -> str:
@@ -95,7 +92,7 @@ class Daemon:
         self._status = "starting"
         self._paused = False
         self._published: dict | None = None
-        self._started = _now()
+        self._started = now_iso()
         self._last_ping = 0.0
         self._was_healthy = True
         self.metrics_server = None
@@ -491,10 +488,6 @@ def _drain(fd: int) -> None:
             pass
     except BlockingIOError:
         pass
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 def run_daemon(config_path: Path) -> int:

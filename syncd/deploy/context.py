@@ -10,6 +10,7 @@ from pathlib import Path
 from syncd.config import Config
 from syncd.journal import Entry, Journal
 from syncd.state import State
+from syncd.text import short  # noqa: F401 - the steps import it from here
 from syncd.tools.git import Git, Identity, identity_for, local_path_of
 from syncd.tools.systemctl import Systemctl
 
@@ -99,7 +100,3 @@ def foreign_local_remote(cfg: Config, git: Git, owner: Identity) -> list[str]:
     except OSError:
         pass
     return []
-
-
-def short(sha: str | None) -> str:
-    return sha[:7] if sha else "none"

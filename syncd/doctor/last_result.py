@@ -1,6 +1,7 @@
 """The last sync deployed or found nothing new; otherwise its reason and where to look."""
 
 from syncd.doctor import result
+from syncd.text import short
 
 OK = ("deployed", "up-to-date")
 
@@ -16,7 +17,6 @@ def check(s):
         return result("last-result", False, "never synced",
                       f"syncd --config {s.config_path} sync (or start the daemon: see the daemon check)")
     if res in OK:
-        deployed = (status.get("deployed") or "")[:7] or "none"
-        return result("last-result", True, f"{res} at {deployed} ({when})")
+        return result("last-result", True, f"{res} at {short(status.get('deployed'))} ({when})")
     return result("last-result", False, f"{res} ({when}): {reason or 'no reason recorded'}",
                   "docs/troubleshooting.md, keyed by that reason; `syncd status` and `syncd history` show more")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from syncd.notify.advice import what_to_do
+from syncd.text import short
 
 MASK = "********"
 FAILURES = ("rolled-back", "error")
@@ -42,7 +43,7 @@ class Event:
         return f"[syncd] {self.unit} on {self.host}: {self.headline()}"
 
     def headline(self) -> str:
-        now, frm = _short(self.running), _short(self.from_)
+        now, frm = short(self.running), short(self.from_)
         return {
             "deployed": f"{now} deployed and healthy",
             "rolled-back": f"{frm} failed and was rolled back, {now} runs again",
@@ -71,7 +72,3 @@ def mask(text: str | None, secrets) -> str | None:
     for value in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
-
-
-def _short(sha: str | None) -> str:
-    return sha[:7] if sha else "nothing"
