@@ -15,6 +15,7 @@ import platform
 import pwd
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -183,12 +184,34 @@ def service_user():
 
 # -- repositories --------------------------------------------------------------------------------
 
+# The pipeline answers on a TCP port once it has read its version: "the new version answers" is
+# what both syncd (health.tcp) and the manual way (wait_until_answering) wait for.
 APP = '''\
-import time
+import os, socket
 open("VERSION").read()
+server = socket.create_server(("127.0.0.1", int(os.environ["BENCH_PORT"])))
 while True:
-    time.sleep(3600)
+    server.accept()[0].close()
 '''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_answering(port: int, timeout: float = 30.0) -> None:
+    """Poll a TCP connect every 5 ms, as a person (or a script) checking that the service is back."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing answers on port {port} after {timeout:g}s") from None
+            time.sleep(0.005)
 
 
 def fast_import_repo(bare: Path, files: int) -> None:
@@ -218,6 +241,7 @@ class Tree:
         self.state = base / f"{name}-state"
         self.config = base / f"{name}.toml"
         self.unit = f"bench-{os.getpid()}-{name}.service"
+        self.port = free_port()
         user = env.user.pw_name
         git(base, "clone", "--quiet", str(origin), str(self.path))
         git(self.path, "checkout", "--quiet", "-b", "local")
@@ -229,9 +253,11 @@ class Tree:
         self.unit_file = unit_dir / self.unit
         self.unit_file.write_text(
             "[Unit]\nDescription=syncd benchmark pipeline\n# many restarts in a few seconds are the point of a benchmark\nStartLimitIntervalSec=0\n\n[Service]\n"
-            f"ExecStart={PYTHON} {self.path}/app.py\nWorkingDirectory={self.path}\nRestart=on-failure\n")
+            f"ExecStart={PYTHON} {self.path}/app.py\nWorkingDirectory={self.path}\nRestart=on-failure\n"
+            f"Environment=BENCH_PORT={self.port}\n")
         systemctl("daemon-reload")
         systemctl("start", self.unit)
+        wait_until_answering(self.port)
         self.write_config(settle=settle, extra=extra_config)
 
     def write_config(self, *, settle: str = "0.2s", extra: str = "") -> None:
@@ -239,7 +265,8 @@ class Tree:
         self.config.write_text(
             f'[repo]\npath = "{self.path}"\nlocal_branch = "local"\n\n'
             f'[service]\nunit = "{self.unit}"\nscope = "user"\nowner = "{u}:{u}"\n\n'
-            f'[health]\ntimeout = "30s"\nsettle = "{settle}"\n\n[state]\ndir = "{self.state}"\n' + extra)
+            f'[health]\ntimeout = "30s"\nsettle = "{settle}"\ntcp = "127.0.0.1:{self.port}"\n\n'
+            f'[state]\ndir = "{self.state}"\n' + extra)
 
     def syncd(self, *args, check=True, verbose=True, extra_env=None) -> subprocess.CompletedProcess:
         argv = [PYTHON, "-m", "syncd", "--config", str(self.config)] + (["-v"] if verbose else []) + list(args)
@@ -307,7 +334,8 @@ def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
     """The seed's manual way, timed command by command (run as root, as with sudo).
 
     git checkout master && git pull && git checkout local && git merge master;
-    chown -R owner tree; systemctl restart unit.
+    chown -R owner tree; systemctl restart unit; then wait until the new version answers on its
+    port, as syncd's health judgement does (a restart job returns before a service is listening).
     """
     env = dict(GIT_ENV, HOME=str(tree.base))
     g = ["git", "-c", "safe.directory=*"]
@@ -321,7 +349,9 @@ def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
     t2 = time.perf_counter()
     run(["systemctl", "--user", "restart", tree.unit])
     t3 = time.perf_counter()
-    return {"git": t1 - t0, "chown": t2 - t1, "restart": t3 - t2, "total": t3 - t0}
+    wait_until_answering(tree.port)
+    t4 = time.perf_counter()
+    return {"git": t1 - t0, "chown": t2 - t1, "restart": t3 - t2, "answer": t4 - t3, "total": t4 - t0}
 
 
 def parse_args(argv=None):

@@ -6,7 +6,8 @@ commit, chowned to the service user, each with its own running user unit):
   run it), once with health.settle = 0.2 s and once with settle = 0 so the health wait can be
   separated out;
 - the manual tree gets the seed's sequence, as root: `git checkout master && git pull && git
-  checkout local && git merge master`, `chown -R owner tree`, `systemctl --user restart unit`.
+  checkout local && git merge master`, `chown -R owner tree`, `systemctl --user restart unit`, then
+  a wait until the new version answers on its port (syncd's health.tcp judges the same thing).
 Each repetition pushes a new one-file commit (VERSION) to origin first. Medians are reported.
 
 "syncd own" is syncd's wall time minus its restart + health-judge span (timed from its unbuffered
@@ -88,8 +89,8 @@ def summarise(raw: dict) -> dict:
         "syncd_s": med(s02, "total"),
         "syncd_settle0_s": med(s0, "total"),
         "manual_s": med(man, "total"),
-        "ratio_manual_over_syncd_settle0": med(man, "total") / med(s0, "total"),
-        "ratio_manual_over_syncd": med(man, "total") / med(s02, "total"),
+        "ratio_syncd_settle0_over_manual": med(s0, "total") / med(man, "total"),
+        "ratio_syncd_over_manual": med(s02, "total") / med(man, "total"),
         "syncd_own_s": med(s0 + s02, "own"),
         "syncd_git_s": med(s0 + s02, "git"),
         "syncd_chown_s": med(s0 + s02, "chown"),
@@ -98,6 +99,7 @@ def summarise(raw: dict) -> dict:
         "manual_git_s": med(man, "git"),
         "manual_chown_s": med(man, "chown"),
         "manual_restart_s": med(man, "restart"),
+        "manual_answer_s": med(man, "answer"),
         "syncd_startup_s": med(s0 + s02, "startup"),
         "syncd_steps_s": {name: median([s["steps"].get(name, 0.0) for s in s0]) for name in s0[0]["steps"]},
         "syncd_judge_settle_0.2_s": median([s["steps"].get("judge", 0.0) for s in s02]),
@@ -117,13 +119,14 @@ def main(argv=None) -> dict:
             rows.append(summarise(raw))
     finally:
         env.close()
-    headers = ["files", "syncd s (settle 0.2)", "syncd s (settle 0)", "manual s", "manual/syncd (settle 0)",
-               "manual/syncd (settle 0.2)", "syncd own s", "  of which git", "  of which chown",
-               "manual own s (git+chown -R)", "  of which chown -R"]
+    headers = ["files", "syncd s (settle 0.2)", "syncd s (settle 0)", "manual s (until it answers)",
+               "syncd/manual (settle 0)", "syncd/manual (settle 0.2)", "syncd own s", "  of which git",
+               "  of which chown", "manual own s (git+chown -R)", "  of which chown -R",
+               "manual restart s", "manual wait to answer s"]
     text = table(headers, [[r["files"], r["syncd_s"], r["syncd_settle0_s"], r["manual_s"],
-                            f"{r['ratio_manual_over_syncd_settle0']:.2f}", f"{r['ratio_manual_over_syncd']:.2f}",
+                            f"{r['ratio_syncd_settle0_over_manual']:.2f}", f"{r['ratio_syncd_over_manual']:.2f}",
                             r["syncd_own_s"], r["syncd_git_s"], r["syncd_chown_s"], r["manual_own_s"],
-                            r["manual_chown_s"]] for r in rows])
+                            r["manual_chown_s"], r["manual_restart_s"], r["manual_answer_s"]] for r in rows])
     print(text)
     steps = list(rows[-1]["syncd_steps_s"])
     step_text = table(["files", "start-up (python, imports, config)"] + steps,
@@ -133,7 +136,8 @@ def main(argv=None) -> dict:
     text += "\n\nsyncd sync (settle 0), median seconds per step:\n\n" + step_text
     write_result(NAME, {"quick": args.quick, "summary": rows, "raw": raws, "table": text,
                         "notes": "median over repetitions; syncd own = wall - (restart + health judge); "
-                                 "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart"})
+                                 "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart, "
+                                 "then a wait until the new version answers on its port"})
     return {"table": text, "summary": rows}
 
 
