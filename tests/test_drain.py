@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from conftest import PYTHON
+from helpers import PYTHON
 from test_daemon import daemon_for, schedule, wait_for  # noqa: F401 - daemon_for is a fixture
 
 from syncd.gate.windows import inside, next_opening, parse_window

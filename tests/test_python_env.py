@@ -15,7 +15,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from conftest import PYTHON, git, systemctl
+from helpers import PYTHON, git, systemctl
 
 PKG = "syncdtestpkg"
 
