@@ -7,8 +7,10 @@ as a tarball under the cache directory; every machine starts from a fresh copy o
 Facts this relies on (learned the hard way):
 - the host has no systemd manager, so nspawn needs `--register=no --keep-unit`;
 - each nspawn goes into a cgroup of its own first (or two containers share one);
-- no `--private-network`: the machine shares the host's network (pip reaches PyPI, loopback works),
-  so two machines must not run at once (their ports would clash) — the fixtures boot one at a time;
+- `--private-network`: the machine has its own loopback, so its ports (104, 22) never clash with
+  the host's or another test's. It reaches no package index: like many hospital servers it installs
+  Python packages from a local wheelhouse (/etc/pip.conf: no-index, find-links), filled once per
+  release and requirement set by `pip download` in the release's own root;
 - a command runs inside through `nsenter -t <PID 1 of the machine> -a`.
 """
 
@@ -23,6 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +96,45 @@ def image(release: str, log=print) -> Path:
     return tarball
 
 
+def _requirements() -> list[str]:
+    """What the machines install with pip: syncd's dependencies, its build backend, the test pipeline's."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    reqs = list(project["project"]["dependencies"]) + list(project["build-system"]["requires"]) + ["wheel"]
+    pipeline = Path(__file__).resolve().parent / "pipeline_repo" / "requirements.txt"
+    reqs += [line.strip() for line in pipeline.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return sorted(set(reqs))
+
+
+def wheelhouse(release: str, root: Path, log=print) -> Path:
+    """A directory of wheels for `release`'s Python, downloaded once with pip inside a root of it."""
+    reqs = _requirements()
+    key = hashlib.sha256(repr((release, reqs)).encode()).hexdigest()[:12]
+    house = CACHE / f"wheels-{release}-{key}"
+    with open(CACHE / f"wheels-{release}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if house.is_dir():
+            return house
+        log(f"testbed: downloading wheels for {release} into {house}")
+        inside = "/var/tmp/wheelhouse"
+        script = (f"python3 -m venv /var/tmp/dl && /var/tmp/dl/bin/pip download --quiet --disable-pip-version-check "
+                  f"-d {inside} " + " ".join(shlex.quote(r) for r in reqs))
+        proc = subprocess.run(["chroot", str(root), "/bin/sh", "-c", script], capture_output=True, text=True,
+                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"})
+        if proc.returncode != 0:
+            raise RuntimeError(f"pip download in {release} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        tmp = Path(tempfile.mkdtemp(prefix=f"wheels-{release}-", dir=CACHE))
+        for wheel in (root / inside.lstrip("/")).iterdir():
+            shutil.move(str(wheel), tmp / wheel.name)
+        shutil.rmtree(root / "var/tmp/dl", ignore_errors=True)
+        shutil.rmtree(root / inside.lstrip("/"), ignore_errors=True)
+        tmp.chmod(0o755)
+        tmp.rename(house)
+        for old in CACHE.glob(f"wheels-{release}-*"):
+            if old != house and old.is_dir() and len(old.name) == len(house.name):
+                shutil.rmtree(old, ignore_errors=True)
+    return house
+
+
 def _source_files() -> list[str]:
     """syncd's own files as they are in this checkout (tracked and new, not ignored)."""
     out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -123,6 +165,7 @@ class Machine:
     name: str = ""
     process: subprocess.Popen | None = None
     leader: int = 0
+    wheels: Path = Path("/nonexistent")
     boot_seconds: list[float] = field(default_factory=list)
 
     @property
@@ -140,6 +183,10 @@ class Machine:
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(self.root), "-xf", str(image(self.release))],
                        check=True)
         self._trust_site_cas()
+        self.wheels = wheelhouse(self.release, self.root)
+        (self.root / "etc/pip.conf").write_text(
+            "# This server installs Python packages from a local wheelhouse (no package index reachable).\n"
+            "[global]\nno-index = true\nfind-links = /var/cache/wheelhouse\ndisable-pip-version-check = true\n")
         src = self.root / "usr/local/src/syncd"
         src.mkdir(parents=True, exist_ok=True)
         files = _source_files()
@@ -162,8 +209,6 @@ class Machine:
         started = time.monotonic()
         cgroup = CGROUP_ROOT / self.name
         cgroup.mkdir(exist_ok=True)
-        pip_cache = CACHE / "pip-cache"
-        pip_cache.mkdir(parents=True, exist_ok=True)
         console = open(self.workdir / "console.log", "ab")
 
         def own_cgroup() -> None:
@@ -171,7 +216,7 @@ class Machine:
 
         self.process = subprocess.Popen(
             ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", f"--machine={self.name}",
-             f"--directory={self.root}", f"--bind={pip_cache}:/root/.cache/pip", "--console=pipe",
+             f"--directory={self.root}", f"--bind-ro={self.wheels}:/var/cache/wheelhouse", "--private-network", "--console=pipe",
              "--resolv-conf=copy-host", "--timezone=copy"],
             stdin=subprocess.DEVNULL, stdout=console, stderr=console, preexec_fn=own_cgroup,
             env=dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1"))

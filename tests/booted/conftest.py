@@ -127,6 +127,17 @@ class Server:
         log = self.m.run("journalctl -u 'syncd*' -n 60 --no-pager").stdout
         raise AssertionError(f"{self.release}: no {results} for {to[:12]} in {timeout}s; status {status}\n{log}")
 
+    def wait_settled(self, config: str | None = None, timeout: float = 180) -> dict:
+        """Wait until a first sync has a result and nothing is in flight."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(config)
+            if status.get("result") and not status.get("in_flight"):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.release}: not settled in {timeout}s: {status}")
+            time.sleep(0.5)
+
     def report(self, state_dir: str = "/var/lib/pipeline") -> dict:
         """What the running pipeline wrote about itself (version, env digests, credentials)."""
         return json.loads(self.m.sh(f"cat {state_dir}/report.json"))

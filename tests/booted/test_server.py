@@ -27,7 +27,7 @@ def test_guide_sets_up_push_to_deploy(server):
     server.guide(1, 2, 3, 4, 5, 6)
     m = server.m
     assert m.sh("systemctl is-active syncd.service pipeline.service").split() == ["active", "active"]
-    first = server.status()
+    first = server.wait_settled()
     assert first["result"] in ("deployed", "up-to-date"), (first["reason"], m.run("journalctl -u syncd -n 30").stdout)
     server.guide(7)
     head = server.alice("git rev-parse HEAD")
@@ -67,7 +67,7 @@ def test_broken_push_is_rolled_back_and_quarantined(server):
     warnings = server.m.sh("journalctl -u syncd.service -p warning --no-pager")
     assert "roll" in warnings.lower(), warnings
     # The fix (a revert) deploys again.
-    fixed = server.alice("git revert --no-edit HEAD -q && git push -q production master && git rev-parse HEAD")
+    fixed = server.alice("git revert --no-edit HEAD >/dev/null && git push -q production master && git rev-parse HEAD")
     server.wait_result(fixed, ("deployed",))
     assert server.report()["version"] == "2"
 
