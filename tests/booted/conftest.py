@@ -76,7 +76,10 @@ class Server:
                 continue
             if block.user == "alice":
                 self.developer_machine()
-            outputs.append(self.run_block(block))
+            out = self.run_block(block)
+            if "secrets keygen" in block.script:  # the guide's $RECIPIENT: the line keygen printed
+                self.env["RECIPIENT"] = out.strip().splitlines()[-1]
+            outputs.append(out)
         self.done_sections.update(sections)
         return outputs
 
@@ -124,7 +127,8 @@ class Server:
             if status.get("upstream") == to and status.get("result") in results and not status.get("in_flight"):
                 return status
             time.sleep(0.5)
-        log = self.m.run("journalctl -u 'syncd*' -n 60 --no-pager").stdout
+        unit = "syncd.service" if config is None else f"syncd@{Path(config).stem}.service"
+        log = self.m.run(f"journalctl -u {unit} -n 40 --no-pager").stdout
         raise AssertionError(f"{self.release}: no {results} for {to[:12]} in {timeout}s; status {status}\n{log}")
 
     def wait_settled(self, config: str | None = None, timeout: float = 180) -> dict:

@@ -13,8 +13,6 @@ import hashlib
 import json
 import time
 
-from .bed import quote
-
 CAP_SETUID, CAP_SETGID, CAP_CHOWN = 7, 6, 0
 
 
@@ -95,11 +93,14 @@ def test_second_service_with_secrets_in_every_delivery_mode(server):
          "runuser -u pipeline -- git clone -q /srv/git/pipeline.git /opt/router && "
          "runuser -u pipeline -- python3 -m venv /opt/router/venv && "
          "runuser -u pipeline -- /opt/router/venv/bin/pip install -q --no-cache-dir -r /opt/router/requirements.txt")
-    m.sh("sed -e 's#/opt/pipeline#/opt/router#g' -e 's#=pipeline$#=router#' "
+    # Enabled, not started: its port comes from the drop-in syncd@router writes at its first deploy.
+    m.sh("sed -e 's#/opt/pipeline#/opt/router#g' -e 's#^StateDirectory=pipeline#StateDirectory=router#' "
+         "-e 's#^LogsDirectory=pipeline#LogsDirectory=router#' "
          "/usr/local/src/syncd/units/pipeline.service > /etc/systemd/system/router.service && "
-         "systemctl daemon-reload && systemctl enable -q --now router.service")
+         "systemctl daemon-reload && systemctl enable -q router.service")
     # Section 8: the key, and alice's encrypted password; section 9: syncd@.service.
-    server.env["RECIPIENT"] = server.guide(8)[0].strip().splitlines()[-1]
+    server.guide(8)
+    assert server.env["RECIPIENT"].startswith("syncd1:")
     server.guide(9)
     m.sh("sed -e 's#/opt/pipeline#/opt/router#' -e 's#pipeline.service#router.service#' -e 's#104#11112#g' "
          "/usr/local/src/syncd/config-examples/pipeline-secrets.toml > /etc/syncd/router.toml && "
@@ -135,6 +136,9 @@ def test_sigkill_mid_deploy_then_start(server):
     """The daemon is killed while it judges a new version; the next start finishes the job."""
     m = server.m
     before = server.history()
+    # Until issue 11 lands, every deploy counts against pipeline.service's start limit (5 in 5 min)
+    # and syncd does not clear it before its own restart: start this scenario from a clean count.
+    m.sh("systemctl reset-failed pipeline.service")
     head = server.push("5")
     # Wait until the deploy is under way (journal written, new version started), then SIGKILL syncd.
     deadline = time.monotonic() + 120
@@ -156,10 +160,9 @@ def test_poweroff_and_boot_keeps_everything(server):
     server.m.boot()
     m = server.m
     m.wait_for("systemctl is-active -q pipeline.service syncd.service syncd@router.service")
-    after = server.status()
-    assert (after["deployed"], after["result"], after["quarantined"]) == \
-        (status["deployed"], status["result"], status["quarantined"])
+    after = server.wait_settled()
+    assert (after["deployed"], after["quarantined"]) == (status["deployed"], status["quarantined"])
+    assert after["result"] in ("deployed", "up-to-date")  # the start sync found nothing new
     assert server.history()[: len(history)] == history
     assert server.report()["version"] == "5"
     assert m.sh("cat /opt/pipeline/VERSION") == "5"
-    assert quote("x")  # the module's helper stays used
