@@ -105,11 +105,15 @@ def _requirements() -> list[str]:
     return sorted(set(reqs))
 
 
+def wheelhouse_path(release: str) -> Path:
+    key = hashlib.sha256(repr((release, _requirements())).encode()).hexdigest()[:12]
+    return CACHE / f"wheels-{release}-{key}"
+
+
 def wheelhouse(release: str, root: Path, log=print) -> Path:
     """A directory of wheels for `release`'s Python, downloaded once with pip inside a root of it."""
     reqs = _requirements()
-    key = hashlib.sha256(repr((release, reqs)).encode()).hexdigest()[:12]
-    house = CACHE / f"wheels-{release}-{key}"
+    house = wheelhouse_path(release)
     with open(CACHE / f"wheels-{release}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if house.is_dir():
@@ -133,6 +137,20 @@ def wheelhouse(release: str, root: Path, log=print) -> Path:
             if old != house and old.is_dir() and len(old.name) == len(house.name):
                 shutil.rmtree(old, ignore_errors=True)
     return house
+
+
+def prepare(release: str, log=print) -> None:
+    """Build what a machine of `release` needs (image, wheelhouse) ahead of time; cheap when cached."""
+    tarball = image(release, log)
+    if wheelhouse_path(release).is_dir():
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=f"prep-{release}-", dir=CACHE))
+    try:
+        subprocess.run(["tar", "--numeric-owner", "-C", str(scratch), "-xf", str(tarball)], check=True)
+        Machine._trust_site_cas_in(scratch)
+        wheelhouse(release, scratch, log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _source_files() -> list[str]:
@@ -195,14 +213,18 @@ class Machine:
         subprocess.run(["tar", "-C", str(src), "-xf", str(self.workdir / "src.tar")], check=True)
 
     def _trust_site_cas(self) -> None:
+        self._trust_site_cas_in(self.root)
+
+    @staticmethod
+    def _trust_site_cas_in(root: Path) -> None:
         """The site's own CAs (a TLS-inspecting proxy here, a hospital's CA on a real server) trusted inside."""
         site = Path("/usr/local/share/ca-certificates")
         certs = [c for c in site.glob("*.crt")] if site.is_dir() else []
         if not certs:
             return
         for cert in certs:
-            shutil.copy(cert, self.root / "usr/local/share/ca-certificates" / cert.name)
-        subprocess.run(["chroot", str(self.root), "update-ca-certificates"], check=True, capture_output=True)
+            shutil.copy(cert, root / "usr/local/share/ca-certificates" / cert.name)
+        subprocess.run(["chroot", str(root), "update-ca-certificates"], check=True, capture_output=True)
 
     def boot(self, timeout: float = 120) -> None:
         """Boot the root with systemd as PID 1 and wait until the system is up."""

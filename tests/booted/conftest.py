@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from .bed import RELEASES, Machine, quote
+from .bed import RELEASES, Machine, prepare, quote
 from .docs import Block, blocks
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
@@ -18,10 +19,30 @@ PIPELINE_REPO = Path(__file__).resolve().parent / "pipeline_repo"
 TIMINGS: dict[str, dict[str, float]] = {}
 
 
+_PREPARING: dict[str, threading.Thread] = {}
+
+
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if "/booted/" in str(item.fspath):
-            item.add_marker(pytest.mark.booted)
+    """Booted tests run last; their images are built meanwhile, while the fast tests run."""
+    booted = [item for item in items if "/booted/" in str(item.fspath)]
+    for item in booted:
+        item.add_marker(pytest.mark.booted)
+    items[:] = [item for item in items if item not in booted] + booted
+    releases = {item.callspec.params.get("server") for item in booted if hasattr(item, "callspec")}
+    for release in sorted(r for r in releases if r):
+        thread = threading.Thread(target=_prepare_quietly, args=(release,), daemon=True)
+        thread.start()
+        _PREPARING[release] = thread
+
+
+_PREPARE_ERRORS: dict[str, BaseException] = {}
+
+
+def _prepare_quietly(release: str) -> None:
+    try:
+        prepare(release, log=lambda text: None)
+    except BaseException as exc:  # noqa: BLE001 - reported by the fixture that needs it
+        _PREPARE_ERRORS[release] = exc
 
 
 @pytest.fixture(scope="session", params=sorted(RELEASES))
@@ -29,6 +50,10 @@ def server(request):
     """A freshly booted Debian (bookworm: systemd 252, trixie: 257) with systemd as PID 1."""
     release = request.param
     started = time.monotonic()
+    if release in _PREPARING:
+        _PREPARING[release].join()
+    if release in _PREPARE_ERRORS:
+        raise _PREPARE_ERRORS[release]
     machine = Machine(release, Path(tempfile.mkdtemp(prefix=f"syncd-bed-{release}-")))
     machine.create()
     machine.boot()

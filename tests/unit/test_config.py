@@ -436,7 +436,7 @@ def test_pipeline_example_is_the_tutorial_setup(tmp_path):
     cfg = load_config(write(tmp_path, text, "pipeline.toml"))
     assert cfg.repo.local_branch == "local"
     assert cfg.env.vars and cfg.env.files
-    assert cfg.health.tcp == "127.0.0.1:11112"
+    assert cfg.health.tcp == "127.0.0.1:104"
     # Dependencies roll back with [python], not with a pip hook into one venv (docs/python.md).
     assert cfg.hooks.pre_restart == () and cfg.python.requirements == "requirements.txt"
 
