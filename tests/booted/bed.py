@@ -298,7 +298,7 @@ class Machine:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
                                   stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"{command!r} in {self.name} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}")
+            raise AssertionError(f"{command!r} in {self.name} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}") from None
         result = Result([*inner[-1:]], proc.returncode, proc.stdout, proc.stderr)
         return result.check() if check else result
 
@@ -322,7 +322,7 @@ class Machine:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name}: still up {timeout}s after poweroff: {self.console_tail()}")
+            raise AssertionError(f"{self.name}: still up {timeout}s after poweroff: {self.console_tail()}") from None
         self.process = None
 
     def destroy(self) -> None:

@@ -24,9 +24,12 @@ def test_guide_sets_up_push_to_deploy(server):
     """Sections 1-7 of docs/deploy.md, as written: alice's push is deployed by syncd.service."""
     server.guide(1, 2, 3, 4, 5, 6)
     m = server.m
-    assert m.sh("systemctl is-active syncd.service pipeline.service").split() == ["active", "active"]
     first = server.wait_settled()
     assert first["result"] in ("deployed", "up-to-date"), (first["reason"], m.run("journalctl -u syncd -n 30").stdout)
+    assert m.sh("systemctl is-active syncd.service pipeline.service").split() == ["active", "active"]
+    # The environment syncd built (with uv, as the owner, from the server's own wheelhouse) runs it.
+    assert first["environment"] and m.sh("readlink /opt/pipeline/venv").endswith(first["environment"])
+    assert m.sh("stat -c %U /opt/pipeline/venv/bin/python") == "pipeline"
     server.guide(7)
     head = server.alice("git rev-parse HEAD")
     status = server.wait_result(head, ("deployed",))
@@ -90,9 +93,7 @@ def test_second_service_with_secrets_in_every_delivery_mode(server):
     m = server.m
     # A second node from the same repository, on its own port, tracking master with no local branch.
     m.sh("install -d -o pipeline -g pipelineadmin /opt/router && "
-         "runuser -u pipeline -- git clone -q /srv/git/pipeline.git /opt/router && "
-         "runuser -u pipeline -- python3 -m venv /opt/router/venv && "
-         "runuser -u pipeline -- /opt/router/venv/bin/pip install -q --no-cache-dir -r /opt/router/requirements.txt")
+         "runuser -u pipeline -- git clone -q /srv/git/pipeline.git /opt/router")
     # Enabled, not started: its port comes from the drop-in syncd@router writes at its first deploy.
     m.sh("sed -e 's#/opt/pipeline#/opt/router#g' -e 's#^StateDirectory=pipeline#StateDirectory=router#' "
          "-e 's#^LogsDirectory=pipeline#LogsDirectory=router#' "
@@ -136,9 +137,6 @@ def test_sigkill_mid_deploy_then_start(server):
     """The daemon is killed while it judges a new version; the next start finishes the job."""
     m = server.m
     before = server.history()
-    # Until issue 11 lands, every deploy counts against pipeline.service's start limit (5 in 5 min)
-    # and syncd does not clear it before its own restart: start this scenario from a clean count.
-    m.sh("systemctl reset-failed pipeline.service")
     head = server.push("5")
     # Wait until the deploy is under way (journal written, new version started), then SIGKILL syncd.
     deadline = time.monotonic() + 120

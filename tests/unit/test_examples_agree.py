@@ -13,7 +13,7 @@ import pytest
 
 from syncd.config import load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "config-examples").glob("*.toml"))
 
 
