@@ -7,11 +7,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from helpers import APP, git, systemctl
+from helpers import APP, PYTHON, Deployment, git, systemctl
 from test_daemon import daemon_for, schedule, settled, wait_for  # noqa: F401 - daemon_for is a fixture
 from test_deploy import wait_version
 
@@ -259,3 +262,119 @@ def test_no_back_off_after_a_failed_deploy(deployment, daemon_for):
     flag.unlink()
     fixed = d.commit({"VERSION": "v3\n"})  # acted on at once: the watch, not a retry timer
     wait_for(lambda: d.status()["deployed"] == fixed and settled(d), timeout=40, what="the next push deployed")
+
+
+# -- (7) the unit's last lines from the failed start are in the reason -------------------------------
+#
+# A `systemd --user` started by hand has no journald behind it. This one gets its own: in a private
+# mount namespace (its own /run, so its journal sockets and /run/log/journal are private) a
+# systemd-journald runs, and the manager is started in a cgroup named like a real user manager's
+# (<slice>/user@0.service), so journald files its units' lines under _SYSTEMD_USER_UNIT as on a
+# server. syncd runs in that namespace (nsenter) and reads the journal with plain journalctl.
+
+LOUD_BROKEN_APP = '''\
+import os, sys
+for n in range(40):
+    print("noise", n, flush=True)
+print("connecting with DB_PASSWORD=" + os.environ.get("DB_PASSWORD", ""), flush=True)
+raise RuntimeError("cannot reach the database")
+'''
+
+
+def _cgroup_root() -> Path:
+    hybrid = Path("/sys/fs/cgroup/unified")
+    return hybrid if (hybrid / "cgroup.procs").exists() else Path("/sys/fs/cgroup")
+
+
+@pytest.fixture(scope="module")
+def journald_manager():
+    from syncd.tools.usermanager import reachable
+
+    base = Path(tempfile.mkdtemp(prefix="syncd-jd-"))
+    os.chmod(base, 0o755)
+    runtime, config, logdir = base / "runtime", base / "config", base / "log"
+    for path in (runtime, config / "systemd" / "user", logdir):
+        path.mkdir(parents=True)
+    os.chmod(runtime, 0o700)
+    slice_dir = _cgroup_root() / f"syncd-test-{os.getpid()}.slice"
+    env = {"XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(config)}
+    script = f"""set -e
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/systemd/system /run/systemd/journal /run/log
+mount --bind {logdir} /run/log
+/lib/systemd/systemd-journald >{base}/journald.log 2>&1 &
+echo $! >{base}/journald.pid
+n=0; while [ ! -S /run/systemd/journal/stdout ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done
+mkdir -p {slice_dir}/user@0.service
+echo $$ >{slice_dir}/user@0.service/cgroup.procs
+exec /lib/systemd/systemd --user >{base}/manager.log 2>&1
+"""
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            env=dict(os.environ, **env), start_new_session=True)
+    try:
+        wait_for(lambda: proc.poll() is None and reachable(dict(os.environ, **env)), timeout=30,
+                 what=f"the journald-backed manager (see {base})")
+        yield env, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        journald = base / "journald.pid"
+        if journald.exists():
+            subprocess.run(["kill", journald.read_text().strip()], check=False)
+        wait_for(lambda: not any((d / "cgroup.procs").read_text().strip() for d in slice_dir.rglob("*")
+                                 if (d / "cgroup.procs").exists()), what="the test cgroups to empty")
+        for path in sorted((p for p in slice_dir.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            path.rmdir()
+        slice_dir.rmdir()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class NsDeployment(Deployment):
+    """A Deployment whose syncd runs in the journald manager's mount namespace."""
+
+    ns_pid = 0
+
+    def syncd(self, *args: str, check: int | None = None, env: dict | None = None):
+        proc = subprocess.run(["nsenter", "-t", str(self.ns_pid), "-m", "--", PYTHON, "-m", "syncd",
+                               "--config", str(self.config), *args],
+                              capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=300)
+        if check is not None:
+            assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc
+
+
+def test_failed_deploy_reason_has_the_units_last_lines_masked(journald_manager, service_user, workdir, monkeypatch):
+    from test_deploy_secrets import deployed_with_secrets
+
+    env, pid = journald_manager
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    NsDeployment.ns_pid = pid
+    made = []
+
+    def deployment():
+        (workdir / "j").mkdir()
+        made.append(NsDeployment(workdir / "j", service_user))
+        return made[-1]
+
+    try:
+        password = "pw-" + os.urandom(8).hex()
+        d, _secrets, _report = deployed_with_secrets(deployment, {"DB_PASSWORD": password})
+        bad = d.commit({"app.py": LOUD_BROKEN_APP, "VERSION": "v3\n"}, "a version that cannot reach its database")
+        out = d.sync(check=1)
+        st = d.status()
+        assert st["result"] == "rolled-back" and bad in st["quarantined"]
+        reason = st["reason"]
+        assert "RuntimeError: cannot reach the database" in reason, reason
+        assert "noise 39" in reason and "noise 20" not in reason  # the last lines, bounded
+        assert "DB_PASSWORD=" in reason and password not in reason  # masked
+        entry = history(d)[0]
+        assert entry["result"] == "rolled-back" and "RuntimeError: cannot reach the database" in entry["reason"]
+        assert password not in out.stdout + out.stderr
+    finally:
+        for d in made:
+            d.close()

@@ -7,7 +7,7 @@ import time
 
 from syncd import fsutil, log
 from syncd.deploy.context import GO, Context, short
-from syncd.errors import StepFailed, Unhealthy, VersionFailed
+from syncd.errors import StepFailed, SyncdError, Unhealthy, VersionFailed
 from syncd.journal import Entry, encode
 from syncd.render.environment import install_secret_files, secrets_dir
 from syncd.state import now_iso
@@ -146,3 +146,21 @@ def judge_unit(ctx: Context, health=None):
     after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)
     return judge_health(ctx.systemctl, ctx.cfg.service.unit, health or ctx.cfg.health, after=after,
                     run_as=(ctx.owner.uid, ctx.owner.gid), cwd=ctx.cfg.repo.path)
+
+
+def failed_start_tail(ctx: Context, limit: int = 10) -> list[str]:
+    """The last lines the unit logged since syncd's restart (its failed start), secret values masked:
+    what the operator would look for first with journalctl, put into the reason."""
+    from syncd.notify.event import mask
+    from syncd.tools.journalctl import Journalctl
+
+    unit = ctx.cfg.service.unit
+    try:
+        invocation = ctx.systemctl.show(unit, "InvocationID").get("InvocationID") or None
+    except SyncdError:
+        invocation = None
+    lines = Journalctl(ctx.cfg.service.scope).unit_lines(unit, invocation_id=invocation, since=ctx.restarted_at,
+                                                         until=time.time(), limit=limit)
+    secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()
+    return [mask(line, secrets) for line in lines]
+

@@ -13,8 +13,8 @@ import time
 
 from syncd import log
 from syncd.deploy import Outcome
-from syncd.deploy.apply import (begin_journal, chown_changed, hook_env, judge, move_tree, pre_restart_hooks,
-                                restart, switch_environment, write_environment)
+from syncd.deploy.apply import (begin_journal, chown_changed, failed_start_tail, hook_env, judge, move_tree,
+                                pre_restart_hooks, restart, switch_environment, write_environment)
 from syncd.deploy.context import Context, make_context, short
 from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environment, preflight, render_plan,
                                   verify_signatures, wait_for_quiet)
@@ -95,6 +95,10 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     part (state dir, git, systemctl refusing) the result is `error` and the commit may come again."""
     why = _describe(exc)
     stopping = bool(ctx.should_stop and ctx.should_stop())  # interrupted, not judged: no quarantine
+    if isinstance(exc, Unhealthy) and ctx.restarted_at:  # read before the undo starts the old version
+        ctx.log_tail = failed_start_tail(ctx)
+        if ctx.log_tail:
+            why += f"; last lines of {ctx.cfg.service.unit}: " + " | ".join(ctx.log_tail)
     _LOG.error("deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head))
     if ctx.on_step:
         ctx.on_step("undo", short(ctx.head))
