@@ -20,7 +20,8 @@ from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environ
                                   verify_signatures, wait_for_quiet)
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
-from syncd.deploy.undo import env_settings, health_settings, keep_environments, undo
+from syncd.deploy.record import record
+from syncd.deploy.undo import undo
 from syncd.errors import (EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, ConfigError, StepFailed, StorageError,
                           SyncdError, Unhealthy, VersionFailed)
 from syncd.lock import SyncLock
@@ -171,40 +172,6 @@ def finish(ctx: Context) -> Outcome:
                running=deployed or ctx.state.deployed, duration_s=duration, noteworthy=noteworthy,
                restarted=ctx.entry is not None)
     return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed)
-
-
-def record(ctx: Context, deployed: str | None, duration: float) -> bool:
-    """Write status and history; True when this sync made a history entry (and is worth telling)."""
-    previous = ctx.state.status()
-    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream,
-              "waiting": None}
-    if ctx.result in ("deployed", "up-to-date", "rolled-back"):
-        fields["deployed"] = deployed
-        if ctx.upstream and not ctx.rollback_to:
-            fields["upstream_seen"] = ctx.upstream
-    if ctx.result == "deployed":
-        fields["dropin_has_secrets"] = bool(ctx.rendered and ctx.rendered.has_inline_secrets)
-    if ctx.result in ("deployed", "up-to-date"):
-        # An undo must re-render the previous version with the [env] it ran with, not today's,
-        # and judge it with the [health] it was deployed with (adopted: today's, once).
-        fields["env_rendered_with"] = env_settings(ctx.cfg.env)
-        if ctx.result == "deployed" or not previous.get("health_deployed_with"):
-            fields["health_deployed_with"] = health_settings(ctx.cfg.health)
-    if ctx.result in ("deployed", "up-to-date") and ctx.environments:
-        fields.update(keep_environments(ctx))
-    ctx.state.update_status(**fields)
-    if ctx.entry is not None:
-        ctx.journal.clear()
-    # Every deploy that moved something is history; a repeated identical blocked/error state is folded.
-    noteworthy = ctx.entry is not None or ctx.result in ("deployed", "rolled-back") or (
-        ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
-    if noteworthy:
-        frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
-        ctx.state.append_history({"time": now_iso(), "from": frm, "to": ctx.target, "result": ctx.result,
-                                  "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
-    if ctx.rollback_to and ctx.result in ("deployed", "up-to-date"):  # paused under the lock: no trigger slips in
-        ctx.state.set_paused(True, f"paused by syncd rollback to {ctx.rollback_to}")
-    return noteworthy
 
 
 def _commit_of(ctx: Context) -> str:
