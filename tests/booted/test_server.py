@@ -67,6 +67,10 @@ def test_broken_push_is_rolled_back_and_quarantined(server):
     assert server.m.sh("systemctl is-active pipeline.service") == "active"
     warnings = server.m.sh("journalctl -u syncd.service -p warning --no-pager")
     assert "roll" in warnings.lower(), warnings
+    # The reason carries what the pipeline itself printed in the failed start (its journal, read
+    # by invocation), so nobody needs `journalctl -u pipeline` to know why.
+    assert "a broken release, on purpose" in status["reason"], status["reason"]
+    assert "a broken release, on purpose" in server.history()[0]["reason"]
     # The fix (a revert) deploys again.
     fixed = server.alice("git revert --no-edit HEAD >/dev/null && git push -q production master && git rev-parse HEAD")
     server.wait_result(fixed, ("deployed",))
