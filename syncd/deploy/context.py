@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd.config import Config
 from syncd.journal import Entry, Journal
@@ -13,6 +15,10 @@ from syncd.state import State
 from syncd.text import short  # noqa: F401 - the steps import it from here
 from syncd.tools.git import Git, Identity, identity_for, local_path_of
 from syncd.tools.systemctl import Systemctl
+
+if TYPE_CHECKING:  # imported where they are used: `syncd status` must not pay for them
+    from syncd.environments import Environments
+    from syncd.render.environment import Rendered
 
 GO, STOP = True, False
 
@@ -29,31 +35,31 @@ class Context:
     now: bool = False  # `sync --now`: restart whatever [drain] and schedule.windows say
     trigger: str = "cli"
     rollback_to: str | None = None
-    on_step: object = None
-    should_stop: object = None
+    on_step: Callable[[str, str], None] | None = None  # (step name, short commit) as each step starts
+    should_stop: Callable[[], bool] | None = None  # polled between steps (SIGTERM)
     started: float = field(default_factory=time.monotonic)
-    # learned along the way
-    head: str | None = None  # commit running before this reconcile
-    upstream: str | None = None  # upstream tip after fetch
-    target: str | None = None  # commit to run after this reconcile
-    merge_tree: str | None = None  # tree of the merge still to be committed
-    reasons: list[str] = field(default_factory=list)  # why this is a deploy
-    rendered: object = None
-    installed_dropin: bytes | None = None
-    dropin_changed: bool = False
-    secrets_changed: bool = False
-    entry: Entry | None = None  # journal entry once mutations began
-    environments: object = None  # syncd.environments.Environments, with [python]
-    environment: str | None = None  # name of the environment the target runs in
-    requirements: bytes | None = None  # the target's requirements file, from git
-    venv_before: str | None = None  # text of the `venv` link before this deploy
-    environment_changed: bool = False
-    failed: str | None = None  # the commit that was rolled back
-    restarted_at: float | None = None  # wall-clock time of the last restart syncd asked for
-    result: str | None = None
-    reason: str | None = None
-    log_tail: list[str] = field(default_factory=list)  # the unit's last lines from a failed start
-    fetch_failed: bool = False
+    # learned along the way; each comment names the step that sets the field
+    head: str | None = None  # preflight: commit running before this reconcile (recover: the journal's)
+    upstream: str | None = None  # fetch: upstream tip
+    target: str | None = None  # decide: commit to run after this reconcile (move_tree: the merge commit)
+    merge_tree: str | None = None  # decide: tree of the merge still to be committed (local_branch)
+    reasons: list[str] = field(default_factory=list)  # decide: why this is a deploy
+    rendered: Rendered | None = None  # render_plan: drop-in and secret files of the target
+    installed_dropin: bytes | None = None  # render_plan: syncd's drop-in as it is now
+    dropin_changed: bool = False  # render_plan
+    secrets_changed: bool = False  # render_plan
+    entry: Entry | None = None  # begin_journal: set once the journal is on disk (mutations may begin)
+    environments: Environments | None = None  # plan_environment, with [python]
+    environment: str | None = None  # plan_environment: name of the environment the target runs in
+    requirements: bytes | None = None  # plan_environment: the target's requirements file, from git
+    venv_before: str | None = None  # plan_environment: text of the `venv` link before this deploy
+    environment_changed: bool = False  # plan_environment
+    failed: str | None = None  # roll_back (chain): the commit that was rolled back
+    restarted_at: float | None = None  # restart: wall-clock time of the last restart syncd asked for
+    result: str | None = None  # the chain (run_reconcile, roll_back) or a step that stops it
+    reason: str | None = None  # with result
+    log_tail: list[str] = field(default_factory=list)  # roll_back: the unit's last lines from a failed start
+    fetch_failed: bool = False  # fetch: the remote's trouble (the daemon backs off)
 
     @property
     def dropin_path(self) -> Path:
