@@ -2,44 +2,33 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from syncd import log
+from syncd import log, runas
 from syncd.errors import StepFailed
-from syncd.tools.git import Identity
+from syncd.runas import Identity
 
 _LOG = log.get("hooks")
-
-
-def _env(who: Identity, extra: dict[str, str]) -> dict[str, str]:
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": who.home, "LANG": "C.UTF-8", **extra}
 
 
 def run_hook(argv: tuple[str, ...], *, who: Identity, cwd: Path, timeout: float, extra_env: dict[str, str],
              should_stop=None) -> None:
     """Run one hook; raise StepFailed on a non-zero exit, a timeout or a stop request."""
-    kwargs = {}
-    if os.geteuid() == 0 and who.uid != 0:
-        kwargs = {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
     started = time.monotonic()
     # Output goes to an unlinked temp file, not a pipe: a chatty hook (pip install) must not block
     # on a full pipe that nobody reads until it exits.
     with tempfile.TemporaryFile() as output:
         try:
-            proc = subprocess.Popen(list(argv), cwd=cwd, env=_env(who, extra_env), stdin=subprocess.DEVNULL,
-                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+            proc = runas.spawn(who, argv, cwd=cwd, extra_env=extra_env, stdout=output, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise StepFailed(f"hook {argv[0]!r} could not start: {exc.strerror}") from None
         deadline = started + timeout
         while proc.poll() is None:
             if time.monotonic() > deadline or (should_stop and should_stop()):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                runas.kill(proc)
                 why = "timed out" if time.monotonic() > deadline else "stopped (syncd is shutting down)"
                 raise StepFailed(f"hook {argv[0]!r} {why} after {time.monotonic() - started:.1f}s")
             time.sleep(0.05)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 from pathlib import Path
 
 from syncd import fsutil
@@ -29,7 +30,15 @@ class State:
         self.dir = Path(state_dir)
 
     def ensure(self) -> "State":
-        fsutil.ensure_dir(self.dir, 0o700)
+        """Create the directory (0700) if needed; refuse one that someone else made or replaced."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = os.lstat(self.dir)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            from syncd.trust import Problem, Untrusted
+
+            raise Untrusted([Problem(self.dir, "the state directory", "is not a directory syncd made",
+                                     f"chown root {self.dir}")])
+        os.chmod(self.dir, 0o700)
         return self
 
     # -- status ------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from syncd.config import Config, config_path, load_config
+from syncd.config import Config, config_path
+from syncd.trust import load_trusted
 
 
 def load(args) -> Config:
-    return load_config(config_path(getattr(args, "config", None)))
+    """The config, refused (exit 2) when a file root trusts could be changed by another user."""
+    return load_trusted(config_path(getattr(args, "config", None)))

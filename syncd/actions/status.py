@@ -44,7 +44,10 @@ def secrets_warnings(cfg) -> list[str]:
     """A secrets file the server's key cannot open must be seen before it blocks a deploy."""
     if not cfg.env.secrets or not cfg.env.key:
         return []
-    from syncd.secrets import key_recipient, recipients_of
+    from syncd import treefile
+    from syncd.render.environment import MAX_SOURCE_BYTES
+    from syncd.secrets import key_recipient
+    from syncd.secrets.format import parse
 
     out = []
     try:
@@ -53,7 +56,10 @@ def secrets_warnings(cfg) -> list[str]:
         return [f"env.key {cfg.env.key}: {exc}"]
     for rel in cfg.env.secrets:
         try:
-            if mine not in recipients_of(cfg.repo.path / rel):
+            data = treefile.read(cfg.repo.path, rel, limit=MAX_SOURCE_BYTES, what="secrets file")
+            if data is None:
+                out.append(f"{rel}: secrets file not found in {cfg.repo.path}")
+            elif mine not in parse(data, rel).recipients:
                 out.append(f"{rel}: the server key ({mine}) is not among its recipients; deploys will be blocked")
         except Exception as exc:  # noqa: BLE001
             out.append(f"{rel}: {exc}")

@@ -220,11 +220,11 @@ class Daemon:
             self.tracker.moved()
 
     def _reload(self) -> None:
-        from syncd.config import load_config
+        from syncd.trust import load_trusted
 
         self.notifier.reloading()
         try:
-            new = load_config(self.path)
+            new = load_trusted(self.path)
         except SyncdError as exc:
             self.log.error("reload refused, keeping the running config: %s", exc)
             self.notifier.ready(status=one_line(f"reload refused ({exc}); {self._status}"))
@@ -423,10 +423,13 @@ class Daemon:
 
     def _reconcile(self, cfg, trigger: str):
         from syncd.deploy import Outcome, reconcile
+        from syncd.trust import Untrusted
 
         try:
             return reconcile(cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set,
                              unless_paused=True)
+        except Untrusted as exc:  # nothing is written into a state directory someone else could change
+            return Outcome("error", str(exc), exc.exit_code)
         except SyncdError as exc:
             result = "blocked" if isinstance(exc, Blocked) else "error"
             outcome = Outcome(result, str(exc), exc.exit_code)
@@ -491,7 +494,7 @@ def _drain(fd: int) -> None:
 
 
 def run_daemon(config_path: Path) -> int:
-    from syncd.config import load_config
+    from syncd.trust import load_trusted
 
-    cfg = load_config(Path(config_path))
+    cfg = load_trusted(Path(config_path))
     return Daemon(config_path, cfg).run()

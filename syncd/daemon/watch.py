@@ -23,10 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from syncd import log
+from syncd import log, treefile
+from syncd.errors import SyncdError
 from syncd.tools.git import local_path_of
 
 # -- where is the remote? ----------------------------------------------------------------------
+
+
+_SMALL = 4096  # a ref, a .git file, commondir
+_PACKED_REFS_LIMIT = 64 << 20
+
+
+def _read_small(base: Path, rel: str, limit: int = _SMALL) -> str | None:
+    """A file of a repository the service user owns: read as data, never followed (never a FIFO)."""
+    try:
+        data = treefile.read(base, rel, limit=limit)
+    except (treefile.UnsafeTreeFile, OSError) as exc:
+        log.get("daemon").debug("not reading %s/%s: %s", base, rel, exc)
+        return None
+    return None if data is None else data.decode("utf-8", "replace")
 
 
 def git_dir_of(path: Path) -> Path | None:
@@ -36,7 +51,7 @@ def git_dir_of(path: Path) -> Path | None:
         if dot.is_dir():
             return dot
         if dot.is_file():
-            text = dot.read_text(errors="replace").strip()
+            text = (_read_small(candidate, ".git") or "").strip()
             if text.startswith("gitdir:"):
                 target = Path(text[7:].strip())
                 return target if target.is_absolute() else (candidate / target)
@@ -47,9 +62,9 @@ def git_dir_of(path: Path) -> Path | None:
 
 def refs_dir_of(git_dir: Path) -> Path:
     """Where refs live: a linked worktree keeps them in the common dir."""
-    common = git_dir / "commondir"
-    if common.is_file():
-        target = Path(common.read_text().strip())
+    common = _read_small(git_dir, "commondir")
+    if common and common.strip():
+        target = Path(common.strip())
         return target if target.is_absolute() else (git_dir / target)
     return git_dir
 
@@ -57,22 +72,13 @@ def refs_dir_of(git_dir: Path) -> Path:
 def read_ref(git_dir: Path, ref: str) -> str | None:
     """The sha a ref names, from its loose file or packed-refs, without running git."""
     base = refs_dir_of(git_dir)
-    try:
-        value = (base / ref).read_text().strip()
-        if value and not value.startswith("ref:"):
-            return value
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        pass
-    except OSError:
-        return None
-    try:
-        with open(base / "packed-refs", encoding="utf-8", errors="replace") as packed:
-            for line in packed:
-                sha, _, name = line.strip().partition(" ")
-                if name == ref:
-                    return sha
-    except OSError:
-        pass
+    value = (_read_small(base, ref) or "").strip()
+    if value and not value.startswith("ref:"):
+        return value
+    for line in (_read_small(base, "packed-refs", _PACKED_REFS_LIMIT) or "").splitlines():
+        sha, _, name = line.strip().partition(" ")
+        if name == ref:
+            return sha
     return None
 
 
@@ -116,7 +122,7 @@ def targets_for(repo_cfg, watch_remote: bool = True) -> tuple[list[RefTarget], l
     if watch_remote:
         try:
             url = remote_url(tree, repo_cfg.remote)
-        except (OSError, subprocess.SubprocessError) as exc:  # no tree yet: the sync will say so
+        except (OSError, subprocess.SubprocessError, SyncdError) as exc:  # no tree yet: the sync will say so
             url = None
             notes.append(f"cannot read the url of remote {repo_cfg.remote!r} in {tree}: {exc}")
         path = local_path_of(url, tree) if url else None

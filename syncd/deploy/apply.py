@@ -145,7 +145,7 @@ def judge_unit(ctx: Context, health=None):
 
     after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)
     return judge_health(ctx.systemctl, ctx.cfg.service.unit, health or ctx.cfg.health, after=after,
-                    run_as=(ctx.owner.uid, ctx.owner.gid), cwd=ctx.cfg.repo.path)
+                        run_as=ctx.owner, cwd=ctx.cfg.repo.path)
 
 
 def failed_start_tail(ctx: Context, limit: int = 10) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from syncd import log
+from syncd import log, trust
 from syncd.deploy import Outcome
 from syncd.deploy.apply import (begin_journal, chown_changed, failed_start_tail, hook_env, judge, move_tree,
                                 pre_restart_hooks, restart, switch_environment, write_environment)
@@ -43,6 +43,7 @@ class Stopped(Exception):
 
 
 def run_reconcile(cfg, *, lock_wait=True, recover_only=False, unless_paused=False, **options) -> Outcome:
+    trust.require(cfg)  # checked at each sync: a daemon runs for months
     ctx = make_context(cfg, **options)
     with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
         if ctx.dry_run and ctx.journal.load() is not None:

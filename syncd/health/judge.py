@@ -126,11 +126,11 @@ def _deadline_reason(now: Snapshot, job_pending: bool, timeout: float) -> str:
     return f"not active after {_secs(timeout)} ({now.active_state}/{now.sub_state})"
 
 
-def judge(systemctl, unit: str, health, *, after: Snapshot, run_as: tuple[int, int] | None = None,
+def judge(systemctl, unit: str, health, *, after: Snapshot, run_as=None,
           cwd: Path | None = None, on_progress: Callable[[str], None] | None = None) -> Verdict:
     """Watch `unit` (just restarted; `after` taken when the restart job returned) until it is
     judged healthy or not. health.timeout bounds becoming up and passing the probes; the settle
-    window follows. Probes run as `run_as` (uid, gid) in `cwd` where they run a command."""
+    window follows. Probes run as `run_as` (an Identity) in `cwd` where they run a command."""
     progress = on_progress or (lambda message: None)
     start = time.monotonic()
     deadline = start + health.timeout

@@ -7,9 +7,6 @@ host, an argument or anything from the environment.
 
 from __future__ import annotations
 
-import os
-import pwd
-import signal
 import socket
 import subprocess
 import urllib.error
@@ -19,11 +16,11 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+from syncd import runas
 from syncd.health import dicom
 
 ATTEMPT_TIMEOUT = 2.0  # tcp and http: a healthy local service answers well within this
 DICOM_ATTEMPT_TIMEOUT = 5.0
-PROBE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -109,34 +106,16 @@ def check_http(url: str, timeout: float) -> str | None:
     return f"http probe: status {status}"
 
 
-def _probe_env(uid: int | None) -> dict[str, str]:
-    """A minimal environment: syncd's own (which may hold secrets) does not leak into the probe."""
-    home = "/"
-    if uid is not None:
-        try:
-            home = pwd.getpwuid(uid).pw_dir or "/"
-        except KeyError:
-            pass
-    else:
-        home = os.environ.get("HOME", "/")
-    return {"PATH": PROBE_PATH, "LANG": "C.UTF-8", "HOME": home}
-
-
 def check_command(argv: tuple[str, ...] | list[str], timeout: float, *,
-                  run_as: tuple[int, int] | None = None, cwd: Path | None = None) -> str | None:
-    """Run argv as run_as (uid, gid) in cwd; exit 0 passes. Output is discarded (it may hold secrets)."""
+                  run_as=None, cwd: Path | None = None) -> str | None:
+    """Run argv as run_as (an Identity, or (uid, gid)) in cwd; exit 0 passes.
+
+    Output is discarded (it may hold secrets); a timeout kills everything the command started.
+    """
     if not argv:
         return "command probe: empty command"
-    kwargs: dict = {}
-    if run_as is not None:
-        kwargs.update(user=run_as[0], group=run_as[1])
-        if os.geteuid() == 0:
-            kwargs["extra_groups"] = []  # do not keep root's supplementary groups
     try:
-        # Own session, so a timeout kills the whole process group, not just the first process.
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=_probe_env(run_as[0] if run_as else None),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, **kwargs)
+        proc = runas.spawn(runas.as_identity(run_as), argv, cwd=cwd)
     except OSError as e:
         return f"command probe: cannot start ({e.strerror or type(e).__name__})"
     except (ValueError, subprocess.SubprocessError) as e:
@@ -144,21 +123,13 @@ def check_command(argv: tuple[str, ...] | list[str], timeout: float, *,
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        runas.kill(proc)
         return f"command probe: timed out after {timeout:g}s"
     if code == 0:
         return None
     if code < 0:
         return f"command probe: killed by signal {-code}"
     return f"command probe: exited {code}"
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def check_dicom_echo(target: str, timeout: float) -> str | None:
@@ -173,7 +144,7 @@ def check_dicom_echo(target: str, timeout: float) -> str | None:
     return None
 
 
-def probes_for(health, *, run_as: tuple[int, int] | None = None, cwd: Path | None = None) -> list[Probe]:
+def probes_for(health, *, run_as=None, cwd: Path | None = None) -> list[Probe]:
     """The probes a HealthConfig asks for, each a check(timeout) with its per-attempt cap applied."""
     probes: list[Probe] = []
     if health.tcp:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncd import treefile
 from syncd.config import Config
 from syncd.errors import EnvError
 from syncd.render import envfiles, quoting
 
 CREDENTIALS = "credentials"
+MAX_SOURCE_BYTES = 1 << 20  # one env file or encrypted secrets file, from the commit or the tree
 
 
 @dataclass
@@ -54,12 +56,13 @@ def secrets_dir(cfg: Config, unit_dir: Path) -> Path:
 def _read_source(read_blob, tree_root: Path, rel: str) -> tuple[bytes, str]:
     data = read_blob(rel)
     if data is None:  # not committed: an operator's file on the server (e.g. git-ignored)
-        path = tree_root / rel
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        # The tree is the service user's: read as data, never through a link, never a FIFO.
+        data = treefile.read(tree_root, rel, limit=MAX_SOURCE_BYTES, what="env file")
+        if data is None:
             raise EnvError(f"{rel}: env file listed in env.files/env.secrets not found in the commit "
-                           f"or in {tree_root}") from None
+                           f"or in {tree_root}")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise EnvError(f"{rel}: env file is {len(data)} bytes, more than the limit of {MAX_SOURCE_BYTES}")
     return data, rel
 
 

@@ -10,34 +10,21 @@ root's GIT_* and SSH_AUTH_SOCK to git; this wrapper builds the environment itsel
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import socket
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from syncd import runas
 from syncd.errors import ToolError
+from syncd.runas import Identity, identity_for  # noqa: F401 - re-exported: callers import them from here
 
-_SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass(frozen=True)
-class Identity:
-    uid: int
-    gid: int
-    home: str
-    groups: tuple[int, ...]
-
-
-def identity_for(uid: int, gid: int) -> Identity:
-    try:
-        pw = pwd.getpwuid(uid)
-        home, groups = pw.pw_dir, tuple(os.getgrouplist(pw.pw_name, gid))
-    except KeyError:
-        home, groups = "/nonexistent", (gid,)
-    return Identity(uid, gid, home, groups)
+DEFAULT_TIMEOUT = 60.0  # a local git command; repo.git_timeout overrides
+DEFAULT_FETCH_TIMEOUT = 300.0  # repo.fetch_timeout overrides
+# Settings of the tree's .git/config that would make git run a program or stall: the command line
+# wins over any config file. git runs as the owner anyway; this keeps syncd's own calls predictable.
+_FENCES = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false")
 
 
 def parse_committer(committer: str) -> tuple[str, str]:
@@ -53,8 +40,10 @@ class TreeStatus:
 
 
 class Git:
-    def __init__(self, tree: Path, who: Identity, committer: str | None = None):
+    def __init__(self, tree: Path, who: Identity, committer: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT):
         self.tree, self.who = Path(tree), who
+        self.timeout, self.fetch_timeout = timeout, fetch_timeout
         self.committer = parse_committer(committer) if committer else None
         self._config_fd: int | None = None
 
@@ -75,8 +64,9 @@ class Git:
         os.write(self._config_fd, text.encode())
 
     def env(self) -> dict[str, str]:
-        env = {"PATH": _SAFE_PATH, "HOME": self.who.home, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-               "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "SSH_ASKPASS": "/bin/false"}
+        """What git gets on top of runas.environment(): no prompts, syncd's identity, the trust file."""
+        env = {"LC_ALL": "C.UTF-8", "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false",
+               "SSH_ASKPASS": "/bin/false"}
         if self.committer:
             name, email = self.committer
             env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
@@ -86,16 +76,18 @@ class Git:
         return env
 
     def run(self, *args: str, check: bool = True, input: bytes | None = None,
-            timeout: float | None = 600, umask: int = -1) -> subprocess.CompletedProcess:
-        argv = ["git", "-c", "core.hooksPath=/dev/null", *args]
-        kwargs = {"umask": umask}
-        if os.geteuid() == 0 and self.who.uid != 0:
-            kwargs.update(user=self.who.uid, group=self.who.gid, extra_groups=list(self.who.groups))
-        if self._config_fd is not None:
-            kwargs["pass_fds"] = (self._config_fd,)
-        proc = subprocess.run(argv, cwd=self.tree, env=self.env(), input=input, capture_output=True,
-                              timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
-                              **kwargs)
+            timeout: float | None = None, umask: int = -1) -> runas.Completed:
+        """git ARGS as the owner; ToolError on failure (check) or when it outlives its timeout."""
+        argv = ["git", *_FENCES, *args]
+        timeout = self.timeout if timeout is None else timeout
+        pass_fds = (self._config_fd,) if self._config_fd is not None else ()
+        try:
+            proc = runas.run(self.who, argv, cwd=self.tree, timeout=timeout, extra_env=self.env(), input=input,
+                             pass_fds=pass_fds, umask=umask)
+        except runas.TimedOut:
+            setting = "repo.fetch_timeout" if args[:1] == ("fetch",) else "repo.git_timeout"
+            raise ToolError(["git", *args], -9, f"did not finish within {timeout:g}s (killed; {setting} "
+                            "sets this limit)") from None
         if check and proc.returncode != 0:
             raise ToolError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
@@ -166,9 +158,9 @@ class Git:
         return proc.stdout.decode().strip() or None
 
     # -- actions -----------------------------------------------------------------------------
-    def fetch(self, remote: str, branch: str, timeout: float = 300) -> None:
+    def fetch(self, remote: str, branch: str) -> None:
         self.run("fetch", "--quiet", "--no-tags", "--prune", remote,
-                 f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=timeout)
+                 f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=self.fetch_timeout)
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
         """Merge in memory (git >= 2.38): (tree, []) when clean, (None, conflicting paths) if not.

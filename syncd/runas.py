@@ -1,0 +1,155 @@
+"""The one place that runs a program as the tree's owner: git, hooks, command probes, builds.
+
+syncd runs as root; the owner of the tree is not trusted (docs/security.md). Whatever syncd runs on
+the tree's behalf gets exactly the owner's uid, gid and supplementary groups, a minimal
+environment (root's may hold secrets, GIT_* or SSH_AUTH_SOCK) and a fixed PATH, in its own session
+so a timeout kills everything it started. When syncd itself is not root it cannot change user and
+runs the program as itself, with the same minimal environment.
+
+    who = identity_for(uid, gid)
+    proc = spawn(who, argv, cwd=tree)                      # a Popen; kill(proc) ends its whole group
+    done = run(who, argv, cwd=tree, timeout=60)            # output captured; TimedOut after 60 s
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+OUTPUT_CAP = 64 << 20  # run(): more output than this is a runaway, not an answer
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int
+    gid: int
+    home: str
+    groups: tuple[int, ...]
+    name: str = ""
+
+
+def identity_for(uid: int, gid: int) -> Identity:
+    try:
+        pw = pwd.getpwuid(uid)
+        home, name, groups = pw.pw_dir, pw.pw_name, tuple(os.getgrouplist(pw.pw_name, gid))
+    except KeyError:
+        home, name, groups = "/nonexistent", str(uid), (gid,)
+    return Identity(uid, gid, home or "/", groups, name)
+
+
+def as_identity(who) -> Identity | None:
+    """Accept an Identity, a (uid, gid) pair (older callers) or None (run as syncd itself)."""
+    if who is None or isinstance(who, Identity):
+        return who
+    uid, gid = who
+    return identity_for(uid, gid)
+
+
+def environment(who: Identity | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a program run for the owner: nothing inherited from syncd."""
+    home = who.home if who else os.environ.get("HOME", "/")
+    env = {"PATH": SAFE_PATH, "HOME": home, "LANG": "C.UTF-8"}
+    if who is not None and who.name:
+        env.update(USER=who.name, LOGNAME=who.name)
+    env.update(extra or {})
+    return env
+
+
+def _credentials(who: Identity | None) -> dict:
+    if who is None or os.geteuid() != 0 or who.uid == 0:
+        return {}
+    return {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
+
+
+def spawn(who: Identity | None, argv, *, cwd=None, extra_env: dict[str, str] | None = None,
+          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+          pass_fds=(), umask: int = -1) -> subprocess.Popen:
+    """Start argv as `who` in its own session (umask: the child's, -1 keeps syncd's). OSError if it cannot start."""
+    return subprocess.Popen(list(argv), cwd=cwd, env=environment(who, extra_env), stdin=stdin, stdout=stdout,
+                            stderr=stderr, pass_fds=tuple(pass_fds), start_new_session=True, umask=umask,
+                            **_credentials(who))
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the program and everything it started in its session, and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+class TimedOut(Exception):
+    def __init__(self, argv, timeout: float):
+        self.argv, self.timeout = list(argv), timeout
+        super().__init__(f"{' '.join(map(str, self.argv[:4]))}... did not finish within {timeout:g}s")
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def run(who: Identity | None, argv, *, cwd=None, timeout: float, extra_env: dict[str, str] | None = None,
+        input: bytes | None = None, pass_fds=(), umask: int = -1) -> Completed:
+    """Run argv as `who`, capture its output; TimedOut (everything it started killed) after `timeout`.
+
+    Unlike subprocess.run, a grandchild that keeps the pipes open (a daemonised fsmonitor, say)
+    cannot make this wait past the deadline: the pipes are simply abandoned.
+    """
+    proc = spawn(who, argv, cwd=cwd, extra_env=extra_env,
+                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds, umask=umask)
+    deadline = time.monotonic() + timeout
+    chunks = {proc.stdout: [], proc.stderr: []}
+    size = 0
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        pending = memoryview(input or b"")
+        if input is not None:
+            os.set_blocking(proc.stdin.fileno(), False)
+            if pending:
+                sel.register(proc.stdin, selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+        try:
+            while len(sel.get_map()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or size > OUTPUT_CAP:
+                    kill(proc)
+                    raise TimedOut(argv, timeout)
+                for key, _ in sel.select(remaining):
+                    if key.fileobj is proc.stdin:
+                        try:
+                            pending = pending[os.write(proc.stdin.fileno(), pending[:65536]):]
+                        except BrokenPipeError:
+                            pending = pending[:0]
+                        if not pending:
+                            sel.unregister(proc.stdin)
+                            proc.stdin.close()
+                        continue
+                    data = os.read(key.fd, 65536)
+                    if not data:
+                        sel.unregister(key.fileobj)
+                    else:
+                        chunks[key.fileobj].append(data)
+                        size += len(data)
+            try:
+                returncode = proc.wait(max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                kill(proc)
+                raise TimedOut(argv, timeout) from None
+        finally:
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+    return Completed(returncode, b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr]))
