@@ -32,6 +32,9 @@ class RepoConfig:
     verify: str = "none"  # "none" | "ssh" | "gpg"
     allowed_signers: Path | None = None
     committer: str = field(default_factory=lambda: f"syncd <syncd@{socket.gethostname()}>")
+    trust_local_commits: bool = False  # accept unsigned commits made on local_branch on the server
+    git_timeout: float = 60.0  # any local git command
+    fetch_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state", "n
             "python")
 KEYS = {
     "repo": ("path", "remote", "branch", "local_branch", "allow_force_push", "verify",
-             "allowed_signers", "committer"),
+             "allowed_signers", "committer", "trust_local_commits", "git_timeout", "fetch_timeout"),
     "service": ("unit", "scope", "owner", "dropin"),
     "env": ("vars", "files", "secrets", "key", "secrets_delivery", "required"),
     "health": ("timeout", "settle", "tcp", "http", "command", "dicom_echo"),
@@ -281,6 +284,18 @@ def _repo(s: _Section) -> RepoConfig:
     if kw.get("verify") == "ssh" and "allowed_signers" not in kw:
         raise s.error("allowed_signers", 'required when repo.verify = "ssh": an absolute path to a '
                       "file in git's allowed-signers format", at_line=False)
+    if kw.get("verify") == "gpg" and "allowed_signers" not in kw:
+        raise s.error("allowed_signers", 'required when repo.verify = "gpg": an absolute path to the public '
+                      "keys of the allowed signers (gpg --export KEYID... > FILE); only they are trusted",
+                      at_line=False)
+    if s.has("trust_local_commits"):
+        kw["trust_local_commits"] = s.get("trust_local_commits", bool)
+        if kw["trust_local_commits"] and "local_branch" not in kw:
+            raise s.error("trust_local_commits", "applies to commits made on repo.local_branch on the server: "
+                          "set local_branch too, or leave trust_local_commits out")
+    for key in ("git_timeout", "fetch_timeout"):
+        if s.has(key):
+            kw[key] = s.duration(key, positive=True)
     if s.has("committer"):
         committer = s.get("committer", str)
         if not COMMITTER.match(committer):

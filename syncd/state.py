@@ -6,6 +6,7 @@ quarantine.json  upstream commits that failed health and are not retried
 paused        present while automatic syncs are paused
 daemon.json   pid and next scheduled run of a running `syncd run`
 journal.json  the in-flight deploy (see journal.py); never holds a secret value
+own_merges.json  the merge commits syncd made (repo.verify trusts these unsigned merges only)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from syncd import fsutil
 
 HISTORY_CAP = 1000
 QUARANTINE_CAP = 100  # only tips upstream moved past are in the list; a bound keeps the file small
+OWN_MERGES_CAP = 1000
 
 
 def now_iso() -> str:
@@ -59,6 +61,16 @@ class State:
     def last_upstream(self) -> str | None:
         """The newest upstream tip seen and accepted (force-push detection compares with it)."""
         return self.status().get("upstream_seen")
+
+    # -- syncd's own merge commits -----------------------------------------------------------
+    def own_merges(self) -> list[str]:
+        """Merge commits syncd made itself: `verify` trusts these (and only these) unsigned merges."""
+        return fsutil.read_json(self.dir / "own_merges.json", []) or []
+
+    def remember_own_merge(self, sha: str) -> None:
+        shas = self.own_merges()
+        if sha not in shas:
+            fsutil.write_json(self.dir / "own_merges.json", (shas + [sha])[-OWN_MERGES_CAP:], 0o600)
 
     # -- history -----------------------------------------------------------------------------
     def history(self) -> list[dict]:

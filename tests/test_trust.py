@@ -194,3 +194,136 @@ def test_f4_allowed_signers_the_pipeline_user_owns_is_refused(deployment, servic
         "[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n'))
     out = d.sync(check=2)
     assert str(allowed) in out.stderr and "chown root" in out.stderr, out.stderr
+
+
+# -- finding 3: `verify` bypassed through the tree -------------------------------------------------
+
+def signed_deployment(deployment, **kw):
+    """verify = "ssh": the developer signs with a key in allowed_signers (root's, 0644)."""
+    d = deployment(**kw)
+    key = d.base / "dev_signing_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev", "-f", str(key)], check=True)
+    allowed = d.base / "allowed_signers"
+    allowed.write_text(f"dev@example.org {(d.base / 'dev_signing_key.pub').read_text()}")
+    d.config.write_text(d.config.read_text().replace(
+        "[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n'))
+    git(d.dev, "config", "gpg.format", "ssh")
+    git(d.dev, "config", "user.signingkey", str(key))
+    git(d.dev, "config", "commit.gpgsign", "true")
+    d.sync()
+    return d
+
+
+def attacker_git(d, *args: str, check: bool = True) -> str:
+    """git as the pipeline user in the tree (its own identity; it owns the tree and, here, origin)."""
+    return git(d.tree, "-c", "user.name=Mallory", "-c", "user.email=mallory@example.org", *args, user=d.user,
+               check=check)
+
+
+def test_f3_unsigned_merge_of_two_signed_parents_is_refused(deployment):
+    d = signed_deployment(deployment)
+    signed_a = d.commit({"VERSION": "v2\n"}, "signed a")
+    git(d.dev, "checkout", "--quiet", "-b", "side", "HEAD~1")
+    d.commit({"side.txt": "x\n"}, "signed b", push=False)
+    git(d.dev, "push", "--quiet", "origin", "side")
+    signed_b = git(d.dev, "rev-parse", "HEAD")
+    # The attacker: any tree, under an unsigned merge of the two signed commits, pushed upstream.
+    attacker_git(d, "fetch", "--quiet", "origin", "side:refs/remotes/origin/side", "master:refs/remotes/origin/master")
+    evil_version = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=d.tree, input="evil\n", text=True,
+                                  capture_output=True, user=d.user.pw_uid, group=d.user.pw_gid,
+                                  env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}).stdout.strip()
+    listing = attacker_git(d, "ls-tree", signed_a).replace(
+        attacker_git(d, "rev-parse", f"{signed_a}:VERSION"), evil_version)
+    tree = subprocess.run(["git", "mktree"], cwd=d.tree, input=listing + "\n", text=True, capture_output=True,
+                          user=d.user.pw_uid, group=d.user.pw_gid,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}).stdout.strip()
+    merge = attacker_git(d, "commit-tree", tree, "-p", signed_a, "-p", signed_b, "-m", "Merge branch 'side'")
+    attacker_git(d, "push", "--quiet", "origin", f"{merge}:refs/heads/master")
+    out = d.sync(check=None)
+    assert (d.tree / "VERSION").read_text() != "evil\n", "the attacker's tree was deployed"
+    assert out.returncode == 3 and "signature" in out.stdout, out.stdout + out.stderr
+
+
+def test_f3_commit_made_in_the_tree_on_the_tracked_branch_is_refused(deployment):
+    d = signed_deployment(deployment)
+    as_pipeline(d.user, "sh", "-c", f"echo evil > {d.tree}/VERSION")
+    attacker_git(d, "commit", "--quiet", "-am", "harmless")
+    out = d.sync(check=None)
+    assert out.returncode == 3 and "signature" in out.stdout, out.stdout + out.stderr
+    assert d.status()["deployed"] != d.head()
+
+
+def test_f3_commit_on_the_local_branch_is_verified_unless_trusted(deployment):
+    d = signed_deployment(deployment, local_branch="local")
+    as_pipeline(d.user, "sh", "-c", f"echo evil > {d.tree}/VERSION")
+    attacker_git(d, "commit", "--quiet", "-am", "harmless")
+    out = d.sync(check=None)
+    assert out.returncode == 3 and "signature" in out.stdout, out.stdout + out.stderr
+    assert d.status()["deployed"] != d.head()
+    # An operator who accepts server-side commits says so (docs/security.md: what that gives away).
+    d.config.write_text(d.config.read_text().replace("[repo]\n", "[repo]\ntrust_local_commits = true\n"))
+    d.sync()
+    assert d.status()["deployed"] == d.head()
+    # ... and syncd's own merge of a signed upstream commit on top of it deploys as well.
+    d.commit({"other.txt": "x\n"}, "signed upstream")
+    d.sync()
+    assert (d.tree / "other.txt").exists() and d.status()["deployed"] == d.head()
+
+
+def test_f3_the_trees_git_config_does_not_decide_what_verified_means(deployment):
+    d = signed_deployment(deployment)
+    # The attacker signs with a key of its own and makes "verification" always succeed.
+    fake = d.base / "attacker-home"
+    fake.mkdir()
+    os.chown(fake, d.user.pw_uid, d.user.pw_gid)
+    program = fake / "always-good"
+    script = ('#!/bin/sh\ncase "$2" in find-principals) echo dev@example.org;; '
+              '*) echo "Good \\"git\\" signature for dev@example.org with ED25519 key SHA256:x";; esac\n')
+    as_pipeline(d.user, "sh", "-c", f"cat > {program}; chmod 755 {program}", input=script)
+    as_pipeline(d.user, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake / "key"))
+    attacker_git(d, "config", "gpg.ssh.program", str(program))
+    attacker_git(d, "config", "gpg.ssh.allowedSignersFile", str(fake / "allowed"))
+    as_pipeline(d.user, "sh", "-c", f"echo evil > {d.tree}/VERSION")
+    attacker_git(d, "-c", "gpg.format=ssh", "-c", f"user.signingkey={fake / 'key'}", "-c", "gpg.ssh.program=ssh-keygen",
+                 "commit", "--quiet", "-S", "-am", "signed by someone else")
+    attacker_git(d, "push", "--quiet", "origin", "HEAD:master")
+    out = d.sync(check=None)
+    assert out.returncode == 3 and "signature" in out.stdout, out.stdout + out.stderr
+    assert d.status()["deployed"] != d.head()
+
+
+def _gpg_key(home: Path, email: str) -> str:
+    home.mkdir(mode=0o700)
+    env = dict(os.environ, GNUPGHOME=str(home))
+    subprocess.run(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
+                    "--quick-gen-key", email, "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    return env["GNUPGHOME"]
+
+
+def test_f3_gpg_trusts_only_the_keys_in_allowed_signers(deployment):
+    d = deployment()
+    dev_home = _gpg_key(d.base / "gnupg-dev", "dev@example.org")
+    other_home = _gpg_key(d.base / "gnupg-other", "other@example.org")
+    keyring = d.base / "allowed_signers.gpg"
+    keyring.write_bytes(subprocess.run(["gpg", "--export"], env=dict(os.environ, GNUPGHOME=dev_home),
+                                       capture_output=True, check=True).stdout)
+    d.config.write_text(d.config.read_text().replace(
+        "[repo]\n", f'[repo]\nverify = "gpg"\nallowed_signers = "{keyring}"\n'))
+    d.sync()
+    os.environ["GNUPGHOME"] = other_home  # the developer's git signs with whichever gpg home is set
+    try:
+        git(d.dev, "config", "user.signingkey", "other@example.org")
+        (d.dev / "VERSION").write_text("v2\n")
+        git(d.dev, "commit", "--quiet", "-S", "-am", "signed by a key nobody allowed")
+        git(d.dev, "push", "--quiet", "origin", "HEAD:master")
+        out = d.sync(check=3)
+        assert "no good gpg signature" in out.stdout
+        os.environ["GNUPGHOME"] = dev_home
+        git(d.dev, "config", "user.signingkey", "dev@example.org")
+        git(d.dev, "commit", "--quiet", "--amend", "-S", "--no-edit")
+        git(d.dev, "push", "--quiet", "--force", "origin", "HEAD:master")
+        d.config.write_text(d.config.read_text().replace("[repo]\n", "[repo]\nallow_force_push = true\n"))
+        d.sync()
+        assert (d.tree / "VERSION").read_text() == "v2\n"
+    finally:
+        os.environ.pop("GNUPGHOME", None)

@@ -35,6 +35,7 @@ def move_tree(ctx: Context):
     if ctx.merge_tree:
         message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(ctx.upstream)}) into {ctx.branch}\n\nMade by syncd."
         ctx.target = ctx.git.commit_tree(ctx.merge_tree, [ctx.head, ctx.upstream], message)
+        ctx.state.remember_own_merge(ctx.target)  # root-only proof that this unsigned merge is syncd's
         ctx.entry.target = ctx.target
         ctx.journal.write(ctx.entry)
     if ctx.target != ctx.head:

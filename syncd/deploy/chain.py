@@ -2,7 +2,7 @@
 or raises. Read-only steps come first; the journal is written before the first mutation, and any
 failure after it is undone.
 
-    lock → recover → preflight → fetch → verify → decide → plan env → render → build env
+    lock → recover → preflight → fetch → decide → verify → plan env → render → build env
          → wait for quiet ([drain], windows)
          → journal → merge → write drop-in → switch venv → chown → hooks → restart → judge → record   (or undo)
 """
@@ -27,7 +27,7 @@ from syncd.errors import (EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, ConfigErr
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
-PREPARE = (preflight, fetch, verify_signatures, decide, plan_environment, render_plan, build_environment,
+PREPARE = (preflight, fetch, decide, verify_signatures, plan_environment, render_plan, build_environment,
            wait_for_quiet)
 APPLY = (begin_journal, move_tree, write_environment, switch_environment, chown_changed, pre_restart_hooks,
          restart, judge)

@@ -83,19 +83,56 @@ def fetch(ctx: Context):
 
 
 def verify_signatures(ctx: Context):
-    """With repo.verify set, every new upstream commit must carry a good signature."""
-    if ctx.cfg.repo.verify == "none" or ctx.rollback_to or ctx.upstream == ctx.state.last_upstream:
+    """With repo.verify set, every commit that would start running must carry a good signature.
+
+    That is every commit reachable from what is about to run and not from what ran last: upstream
+    commits, merges (an unsigned merge of two signed parents can carry any tree) and commits made
+    in the tree on the server. Exceptions: merges syncd made itself (recorded in its root-only
+    state), and with repo.trust_local_commits the commits of the local branch that upstream lacks.
+    """
+    repo = ctx.cfg.repo
+    if repo.verify == "none":
         return GO
-    since = ctx.state.last_upstream or ctx.head
-    span = f"{since}..{ctx.upstream}" if since and ctx.git.is_ancestor(since, ctx.upstream) else ctx.upstream
-    shas = ctx.git.out("rev-list", "--no-merges", span).split() if span else []
-    extra = []
-    if ctx.cfg.repo.verify == "ssh":
-        extra = ["-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={ctx.cfg.repo.allowed_signers}"]
-    for sha in shas:
-        if ctx.git.run(*extra, "verify-commit", sha, check=False).returncode != 0:
-            raise Blocked(f"upstream commit {short(sha)} has no good {ctx.cfg.repo.verify} signature")
+    tips = [ctx.target] if ctx.target else [ctx.head, ctx.upstream]
+    base = ctx.state.deployed or ctx.head  # the first sync adopts what the operator checked out
+    if ctx.git.rev(base) is None:
+        raise Blocked(f"repo.verify: the last deployed commit {short(base)} is gone from {repo.path}, so syncd "
+                      "cannot tell which commits are new; fetch it back, or delete status.json in the state "
+                      "directory to adopt the tree as it is")
+    new = ctx.git.rev_list(tips, [base])
+    if not new:
+        return GO
+    trusted = set(ctx.state.own_merges())
+    if repo.trust_local_commits and ctx.upstream:
+        trusted |= set(ctx.git.rev_list([ctx.head], [ctx.upstream, base]))
+    to_check = [sha for sha in new if sha not in trusted]
+    local = set(ctx.git.rev_list([ctx.head], [ctx.upstream])) if ctx.upstream else set()
+    raw = ctx.git.raw_commits(to_check)
+    allowed = _allowed_signers(repo)
+    for sha in to_check:
+        why = _verify_one(repo.verify, raw[sha], allowed, repo.allowed_signers)
+        if why is not None:
+            where = f"made in {repo.path} on {ctx.branch}" if sha in local else "upstream"
+            hint = ("; sign it, or set repo.trust_local_commits = true to accept commits made on the server"
+                    if sha in local and repo.local_branch else "")
+            raise Blocked(f"commit {short(sha)} ({where}) has no good {repo.verify} signature: {why}{hint}")
     return GO
+
+
+def _allowed_signers(repo) -> bytes:
+    """Read once, as root, from the file root trusts (syncd/trust.py checked who can change it)."""
+    try:
+        return repo.allowed_signers.read_bytes()
+    except OSError as exc:
+        raise Blocked(f"repo.allowed_signers {repo.allowed_signers}: cannot read: {exc.strerror}") from None
+
+
+def _verify_one(kind: str, raw: bytes, allowed: bytes, allowed_path) -> str | None:
+    from syncd.tools import signatures
+
+    if kind == "ssh":
+        return signatures.verify_ssh(raw, allowed)
+    return signatures.verify_gpg(raw, allowed_path)
 
 
 def decide(ctx: Context):

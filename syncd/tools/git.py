@@ -150,6 +150,28 @@ class Git:
         proc = self.run("cat-file", "blob", f"{tree_ish}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
 
+    def rev_list(self, tips: list[str], exclude: list[str]) -> list[str]:
+        """Commits reachable from `tips` and not from `exclude`, merges included, newest first."""
+        out = self.out("rev-list", *tips, *[f"^{sha}" for sha in exclude], "--")
+        return out.split()
+
+    def raw_commits(self, shas: list[str]) -> dict[str, bytes]:
+        """The raw objects of these commits, in one git call (cat-file --batch)."""
+        if not shas:
+            return {}
+        data = self.run("cat-file", "--batch", input="".join(f"{sha}\n" for sha in shas).encode()).stdout
+        found, pos = {}, 0
+        while pos < len(data):
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"commit":
+                raise ToolError(["git", "cat-file", "--batch"], 0, f"not a commit: {header[:1]}")
+            size = int(header[2])
+            found[header[0].decode()] = data[pos:pos + size]
+            pos += size + 1
+        return found
+
     def subject(self, rev: str) -> str:
         return self.out("log", "-1", "--format=%s", rev)
 
