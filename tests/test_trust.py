@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -327,3 +328,132 @@ def test_f3_gpg_trusts_only_the_keys_in_allowed_signers(deployment):
         assert (d.tree / "VERSION").read_text() == "v2\n"
     finally:
         os.environ.pop("GNUPGHOME", None)
+
+
+# -- finding 5: FIFOs and slow programs planted in the tree ------------------------------------------
+
+def test_f5_fifo_for_a_ref_does_not_stop_the_daemon_before_ready(deployment, service_user):
+    from test_daemon import DaemonUnit
+
+    d = deployment()
+    d.write_config('\n[schedule]\ninterval = 0\nwatch = true\n')
+    d.sync()
+    # The attacker packs the branch (so git still knows it) and puts a FIFO where the loose ref was.
+    attacker_git(d, "pack-refs", "--all")
+    assert as_pipeline(service_user, "mkfifo", str(d.tree / ".git" / "refs" / "heads" / "master")).returncode == 0
+    unit = DaemonUnit(d)
+    try:
+        started = unit.start(check=False)  # returns once READY=1 arrived (or start failed)
+        assert started.returncode == 0 and unit.show("ActiveState")["ActiveState"] == "active", unit.log_text()
+        stopped = unit.stop()
+        assert stopped.returncode == 0
+        assert unit.show("ActiveState")["ActiveState"] in ("inactive", "failed")
+        assert unit.show("Result")["Result"] == "success", unit.log_text()
+    finally:
+        unit.close()
+        systemctl_reload()
+
+
+def systemctl_reload():
+    from conftest import systemctl
+
+    systemctl("daemon-reload", check=False)
+
+
+def test_f5_fifo_for_an_untracked_env_file_blocks_instead_of_hanging(deployment, service_user):
+    d = deployment()
+    d.write_config('\n[env]\nfiles = ["local.env"]\n')
+    assert as_pipeline(service_user, "mkfifo", str(d.tree / "local.env")).returncode == 0
+    out = d.sync(check=3)
+    assert "local.env: is a FIFO" in out.stdout
+    d.syncd("sync", "--no-wait", check=3)  # and the lock was released
+
+
+def test_f5_fifo_for_a_secrets_file_does_not_hang_status(deployment, service_user):
+    d = deployment()
+    key = d.base / "production.key"
+    subprocess.run([PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True, capture_output=True)
+    d.write_config(f'\n[env]\nsecrets = ["prod.env.enc"]\nkey = "{key}"\n')
+    assert as_pipeline(service_user, "mkfifo", str(d.tree / "prod.env.enc")).returncode == 0
+    st = d.status()
+    assert any("prod.env.enc: is a FIFO" in w for w in st["warnings"]), st
+
+
+def test_f5_fsmonitor_in_the_trees_git_config_never_runs(deployment, service_user):
+    d = deployment()
+    d.sync()
+    (d.base / "marks").mkdir()
+    os.chown(d.base / "marks", service_user.pw_uid, service_user.pw_gid)
+    marker = d.base / "marks" / "fsmonitor-ran"
+    program = d.tree / ".git" / "slow-fsmonitor"
+    as_pipeline(service_user, "sh", "-c", f"cat > {program}; chmod 755 {program}",
+                input=f"#!/bin/sh\ntouch {marker}\nsleep 1000\n")
+    attacker_git(d, "config", "core.fsmonitor", str(program))
+    d.commit({"VERSION": "v2\n"})
+    d.sync()
+    assert not marker.exists()
+
+
+def test_f5_a_git_command_that_hangs_is_killed_after_repo_git_timeout(deployment, service_user):
+    d = deployment()
+    d.sync()
+    d.config.write_text(d.config.read_text().replace("[repo]\n", '[repo]\ngit_timeout = "3s"\n'))
+    # git reads .git/index to see whether the tree is clean; a FIFO there blocks it forever.
+    index = d.tree / ".git" / "index"
+    assert as_pipeline(service_user, "sh", "-c", f"rm {index} && mkfifo {index}").returncode == 0
+    out = d.sync(check=1)
+    assert "did not finish within 3s" in out.stdout and "repo.git_timeout" in out.stdout, out.stdout + out.stderr
+    assert d.status()["result"] == "error"
+
+
+# -- finding 6: a health peer (the service, which the attacker runs) that never finishes ------------
+
+from test_dicom_echo import _associate_ac, _pdu, _read_pdu, fake_peer  # noqa: E402,F401
+
+
+def _in_thread(function, *args):
+    """Run `function` in a thread; a hang fails the test instead of stopping the suite."""
+    import threading
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("value", function(*args)), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), f"{function.__name__} never returned"
+    return result["value"]
+
+
+def test_f6_http_peer_dribbling_bytes_cannot_stretch_the_probe(fake_peer):
+    import threading
+
+    from syncd.health.probes import check_http
+
+    done = threading.Event()
+
+    def dribble(conn):
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 ")
+        while not done.wait(0.2):  # one byte at a time, never the end of the line
+            conn.sendall(b"0")
+
+    port = fake_peer(dribble)
+    try:
+        assert _in_thread(check_http, f"http://127.0.0.1:{port}/healthz", 1.0) == "http probe: timed out"
+    finally:
+        done.set()
+
+
+def test_f6_dicom_peer_sending_endless_fragments_is_cut_off(fake_peer):
+    from syncd.health.probes import check_dicom_echo
+
+    def endless(conn):
+        _read_pdu(conn)
+        conn.sendall(_associate_ac())
+        _read_pdu(conn)
+        chunk = bytes(60000)
+        while True:  # command fragments, never the last one
+            conn.sendall(_pdu(0x04, struct.pack(">IBB", len(chunk) + 2, 1, 0x01) + chunk))
+
+    port = fake_peer(endless)
+    reason = _in_thread(check_dicom_echo, f"PIPELINE@127.0.0.1:{port}", 3.0)
+    assert reason == "dicom echo: peer sent a command set larger than 65536 bytes"

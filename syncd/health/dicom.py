@@ -21,6 +21,7 @@ CALLING_AE = "SYNCD"
 
 MAX_PDU_RECEIVE = 16384  # what we tell the peer; a C-ECHO-RSP is ~100 bytes
 _MAX_PDU_ACCEPT = 1 << 20  # refuse to buffer anything bigger from a confused peer
+MAX_COMMAND = 65536  # a whole command set, however fragmented (a C-ECHO-RSP is ~100 bytes)
 
 # PDU types (PS3.8 9.3)
 A_ASSOCIATE_RQ, A_ASSOCIATE_AC, A_ASSOCIATE_RJ = 0x01, 0x02, 0x03
@@ -230,6 +231,8 @@ def _receive_command(conn: _Connection) -> bytes:
             length, _pc, header = struct.unpack_from(">IBB", body, offset)
             if header & 0x01:  # a command fragment (a data set would be a peer's mistake: ignored)
                 command += body[offset + 6:offset + 4 + length]
+                if len(command) > MAX_COMMAND:  # the peer is the service: its answers are bounded
+                    raise EchoFailed(f"peer sent a command set larger than {MAX_COMMAND} bytes")
                 if header & 0x02:  # last fragment
                     return command
             offset += 4 + length

@@ -8,9 +8,9 @@ host, an argument or anything from the environment.
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
-import urllib.error
-import urllib.request
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -73,37 +73,73 @@ def check_tcp(target: str, timeout: float) -> str | None:
         return f"tcp probe: {_oserror(e)}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A 3xx is an answer, and a healthy one: do not follow it elsewhere."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-# No proxies: the probe asks the service on this host, whatever *_proxy says.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+MAX_STATUS_LINE = 8192  # all the probe reads of an answer: "HTTP/1.1 200 OK"
 
 
 def check_http(url: str, timeout: float) -> str | None:
-    if urlsplit(url).scheme not in ("http", "https"):
+    """GET `url`; a 2xx or 3xx status passes (a redirect is an answer: not followed).
+
+    The peer is the service, so it is not trusted to finish: `timeout` bounds the whole exchange
+    (not each receive), only the status line is read (at most MAX_STATUS_LINE bytes), and no
+    proxy is asked whatever *_proxy says.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return "http probe: URL must be http or https"
-    request = urllib.request.Request(url, headers={"User-Agent": "syncd-health"})
+    deadline = time.monotonic() + timeout
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as e:
-        status = e.code
-        e.close()
-    except urllib.error.URLError as e:
-        reason = e.reason
-        return f"http probe: {_oserror(reason) if isinstance(reason, OSError) else 'request failed'}"
-    except OSError as e:  # timeouts while reading, resets
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=timeout) as raw:
+            sock = raw
+            if parts.scheme == "https":
+                _arm(raw, deadline)
+                sock = ssl.create_default_context().wrap_socket(raw, server_hostname=parts.hostname)
+            with sock:
+                status = _status_of(sock, parts, deadline)
+    except (socket.timeout, TimeoutError):
+        return "http probe: timed out"
+    except ssl.SSLError as e:
+        return f"http probe: TLS failed ({e.reason or type(e).__name__})"
+    except OSError as e:
         return f"http probe: {_oserror(e)}"
-    except Exception as e:  # http.client protocol errors (BadStatusLine, ...)
-        return f"http probe: bad response ({type(e).__name__})"
+    except UnicodeError:
+        return "http probe: URL must be ASCII (percent-encode the rest)"
+    except ValueError as e:
+        return f"http probe: {e}"
     if 200 <= status < 400:
         return None
     return f"http probe: status {status}"
+
+
+def _arm(sock: socket.socket, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise socket.timeout()
+    sock.settimeout(remaining)
+
+
+def _status_of(sock: socket.socket, parts, deadline: float) -> int:
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if parts.port:
+        host += f":{parts.port}"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = (f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: syncd-health\r\n"
+               "Connection: close\r\n\r\n")
+    _arm(sock, deadline)
+    sock.sendall(request.encode("ascii", "strict"))
+    answer = b""
+    while b"\n" not in answer:
+        if len(answer) > MAX_STATUS_LINE:
+            raise ValueError("bad response (status line too long)")
+        _arm(sock, deadline)
+        chunk = sock.recv(MAX_STATUS_LINE + 1 - len(answer))
+        if not chunk:
+            raise ValueError("bad response (connection closed before a status line)")
+        answer += chunk
+    line = answer.split(b"\n", 1)[0].rstrip(b"\r").split(None, 2)
+    if len(line) < 2 or not line[0].startswith(b"HTTP/") or not line[1].isdigit() or len(line[1]) != 3:
+        raise ValueError("bad response (no HTTP status line)")
+    return int(line[1])
 
 
 def check_command(argv: tuple[str, ...] | list[str], timeout: float, *,
