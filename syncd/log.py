@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from syncd.terminal import printable
+
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
@@ -18,7 +20,8 @@ class _Formatter(logging.Formatter):
         self.prefixes = prefixes
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record).replace("\n", " ")  # one event, one journal line
+        # One event, one journal line; nothing from the repository reaches a terminal raw.
+        text = printable(super().format(record).replace("\n", " "))
         if self.prefixes:
             return f"<{_PRIORITY.get(record.levelno, 6)}>{text}"
         return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"

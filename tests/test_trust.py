@@ -457,3 +457,103 @@ def test_f6_dicom_peer_sending_endless_fragments_is_cut_off(fake_peer):
     port = fake_peer(endless)
     reason = _in_thread(check_dicom_echo, f"PIPELINE@127.0.0.1:{port}", 3.0)
     assert reason == "dicom echo: peer sent a command set larger than 65536 bytes"
+
+
+# -- finding 7: sizes ------------------------------------------------------------------------------
+
+def test_f7_an_env_file_with_too_many_entries_is_refused_before_daemon_reload(deployment, service_user):
+    d = deployment(local_branch="local")
+    d.sync()
+    dropin = d.dropin_bytes()
+    # The attacker commits in the tree (no verify here): 5 000 variables, 400 KB, well under 1 MiB.
+    as_pipeline(service_user, "sh", "-c",
+                f"cd {d.tree} && seq 1 5000 | sed 's/.*/VAR_&=some-value-&-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/' > bulk.env")
+    attacker_git(d, "add", "bulk.env")
+    attacker_git(d, "commit", "--quiet", "-m", "config")
+    d.config.write_text(d.config.read_text() + '\n[env]\nfiles = ["bulk.env"]\n')
+    out = d.sync(check=3)
+    assert "more than the limit" in out.stdout, out.stdout
+    assert d.dropin_bytes() == dropin
+
+
+def test_f7_a_huge_untracked_env_file_is_not_even_read(deployment, service_user):
+    d = deployment()
+    as_pipeline(service_user, "sh", "-c", f"head -c 3000000 /dev/zero | tr '\\0' 'A' > {d.tree}/local.env")
+    d.write_config('\n[env]\nfiles = ["local.env"]\n')
+    out = d.sync(check=3)
+    assert "local.env: env file is 3000000 bytes, more than the limit of 1048576" in out.stdout, out.stdout
+
+
+# -- finding 8: secrets edit fidelity, plaintext on disk, terminal escapes ------------------------
+
+from test_secrets_cli import cli, keygen, ok  # noqa: E402
+
+REWRITE_OTHER = """\
+import sys
+path = sys.argv[-1]
+with open(path, encoding="utf-8", newline="") as f:
+    text = f.read()
+with open(path + ".where", "w") as f:
+    f.write(path)
+with open(path, "w", encoding="utf-8", newline="") as f:
+    f.write(text.replace('OTHER="x"', 'OTHER="y"'))
+"""
+
+
+def _secrets_world(tmp_path: Path) -> tuple[Path, Path]:
+    key = tmp_path / "k.key"
+    recipient = keygen(key)
+    file = tmp_path / "prod.env.enc"
+    ok(cli("set", file, "OTHER", "x", "--recipient", recipient))
+    ok(cli("set", file, "VALUE", stdin=b"a\r\nb\rc"))
+    return file, key
+
+
+def test_f8_secrets_edit_keeps_cr_and_crlf_inside_values(tmp_path):
+    file, key = _secrets_world(tmp_path)
+    editor = tmp_path / "editor.py"
+    editor.write_text(REWRITE_OTHER)
+    ok(cli("edit", file, "--key", key, env={"EDITOR": f"{PYTHON} {editor}", "XDG_RUNTIME_DIR": "/dev/shm"}))
+    assert ok(cli("show", file, "OTHER", "--key", key)).stdout == b"y"
+    assert ok(cli("show", file, "VALUE", "--key", key)).stdout == b"a\r\nb\rc"
+
+
+RECORD_FILESYSTEM = """\
+import subprocess, sys
+path = sys.argv[-1]
+kind = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True).stdout.strip()
+with open(sys.argv[1], "w") as f:
+    f.write(path + " " + kind)
+"""
+
+
+def test_f8_secrets_edit_never_puts_the_plaintext_on_a_disk(tmp_path):
+    file, key = _secrets_world(tmp_path)
+    on_disk = tmp_path / "runtime-on-disk"  # /tmp here is ext4, like XDG_RUNTIME_DIR in some sudo setups
+    on_disk.mkdir(mode=0o700)
+    editor, record = tmp_path / "editor.py", tmp_path / "where"
+    editor.write_text(RECORD_FILESYSTEM)
+    proc = cli("edit", file, "--key", key, env={"EDITOR": f"{PYTHON} {editor} {record}",
+                                               "XDG_RUNTIME_DIR": str(on_disk)})
+    if proc.returncode == 0:  # a tmpfs was found elsewhere (/dev/shm here): the copy must have been there
+        where, kind = record.read_text().rsplit(" ", 1)
+        assert kind in ("tmpfs", "ramfs"), f"the plaintext went to {where}, on {kind}"
+    else:  # no tmpfs at all: refused, naming why
+        assert proc.returncode == 2 and b"tmpfs" in proc.stderr and not record.exists()
+
+
+ESCAPES = "\x1b[2J\x1b]52;c;cHduZWQ=\x07"
+
+
+def test_f8_terminal_escapes_from_the_tree_are_printed_escaped(deployment, service_user):
+    d = deployment(local_branch="local")
+    d.sync()
+    evil = f"notes{ESCAPES}.txt"
+    as_pipeline(service_user, "sh", "-c", f"cd {d.tree} && printf x > '{evil}'")
+    attacker_git(d, "add", "-A")
+    attacker_git(d, "commit", "--quiet", "-m", f"innocent{ESCAPES}")
+    as_pipeline(service_user, "sh", "-c", f"cd {d.tree} && printf y > '{evil}'")  # dirty: its name is in the reason
+    out = d.sync(check=3)
+    shown = out.stdout + out.stderr + d.syncd("status").stdout + d.syncd("history").stdout
+    assert "\\x1b[2J" in shown  # the name is still there, visibly escaped
+    assert "\x1b" not in shown and "\x07" not in shown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from syncd.actions.common import load
+from syncd.terminal import printable
 
 
 def register(sub) -> None:
@@ -21,7 +22,7 @@ def run(args) -> int:
     from syncd.tools.git import Git
     from syncd.tools.systemctl import Systemctl
 
-    git = Git(cfg.repo.path, owner_identity(cfg))
+    git = Git(cfg.repo.path, owner_identity(cfg), timeout=cfg.repo.git_timeout)
     systemctl = Systemctl(cfg.service.scope)
     warnings = secrets_warnings(cfg)
     try:
@@ -29,15 +30,15 @@ def run(args) -> int:
     except SyncdError:
         # The warning says why (e.g. the server key is not a recipient) before the error does.
         for w in warnings:
-            print(f"# warning: {w}")
+            print(printable(f"# warning: {w}"))
         sys.stdout.flush()
         raise
     print(f"# {systemctl.dropin_dir(cfg.service.unit) / cfg.service.dropin}")
-    print(rendered.masked(), end="")
+    print(printable(rendered.masked(), keep_newlines=True), end="")
     for rel in sorted(rendered.secret_files):
         print(f"# secret file {secrets_dir(cfg, systemctl.unit_dir()) / rel} (0600, values masked)")
     if rendered.secret_names:
         print(f"# secret names: {', '.join(rendered.secret_names)}")
     for w in warnings:
-        print(f"# warning: {w}")
+        print(printable(f"# warning: {w}"))
     return 0

@@ -253,17 +253,42 @@ _EDIT_HEADER = """\
 """
 
 
+_RAM_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def _filesystem_of(path: str) -> str | None:
+    """The type of the filesystem `path` is on, from /proc/self/mountinfo (the longest mount prefix)."""
+    real = os.path.realpath(path)
+    best, kind = "", None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if "-" not in fields:
+                    continue
+                mount_point = fields[4].replace("\\040", " ")
+                inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= len(best):
+                    best, kind = mount_point, fields[fields.index("-") + 1]
+    except OSError:
+        return None
+    return kind
+
+
 def _private_tempdir() -> str:
-    """A fresh 0700 directory, preferably on a tmpfs (RAM) so plaintext never reaches a disk."""
+    """A fresh 0700 directory on a tmpfs (RAM), so the decrypted copy never reaches a disk."""
     import tempfile
 
-    for base in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
-        if base and os.path.isdir(base) and os.access(base, os.W_OK):
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.getuid()}", "/dev/shm"):
+        if (base and os.path.isdir(base) and os.access(base, os.W_OK)
+                and _filesystem_of(base) in _RAM_FILESYSTEMS):
             try:
                 return tempfile.mkdtemp(prefix="syncd-secrets-", dir=base)
             except OSError:
                 continue
-    return tempfile.mkdtemp(prefix="syncd-secrets-")
+    raise UsageError("no writable tmpfs (RAM) directory for the decrypted copy (tried $XDG_RUNTIME_DIR, "
+                     "/run/user/UID, /dev/shm); refusing to write plaintext secrets to a disk. Set "
+                     "XDG_RUNTIME_DIR to a tmpfs directory you own, or edit with `secrets set`")
 
 
 def _ask_reopen(problem: str) -> bool:
@@ -291,7 +316,8 @@ def cmd_edit(args) -> int:
         os.chmod(tmpdir, 0o700)
         tmpfile = os.path.join(tmpdir, "secrets.env")
         fd = os.open(tmpfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # newline="": "\r" and "\r\n" inside values are written and read back as they are.
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(_EDIT_HEADER.format(file=args.file, env=secrets.env) + plain.dump(old))
         while True:
             try:
@@ -301,7 +327,7 @@ def cmd_edit(args) -> int:
             if proc.returncode != 0:
                 raise UsageError(f"editor exited with status {proc.returncode}; {args.file} unchanged")
             try:
-                with open(tmpfile, encoding="utf-8") as handle:
+                with open(tmpfile, encoding="utf-8", newline="") as handle:
                     new = plain.parse(handle.read())
                 break
             except UnicodeDecodeError:

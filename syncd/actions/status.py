@@ -6,6 +6,7 @@ import json
 
 from syncd.actions.common import load
 from syncd.state import State
+from syncd.terminal import printable
 
 
 def register(sub) -> None:
@@ -71,27 +72,31 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
+
+    def say(line: str) -> None:  # reasons and warnings may quote file names from the repository
+        print(printable(line))
+
     short = lambda s: s[:12] if s else "none"  # noqa: E731
-    print(f"unit:        {info['unit']}  ({info['config']})")
-    print(f"deployed:    {short(info['deployed'])}")
-    print(f"upstream:    {short(info['upstream'])}")
-    print(f"last result: {info['result'] or 'never synced'}" + (f" — {info['reason']}" if info['reason'] else ""))
-    print(f"last sync:   {info['last_sync'] or 'never'}")
+    say(f"unit:        {info['unit']}  ({info['config']})")
+    say(f"deployed:    {short(info['deployed'])}")
+    say(f"upstream:    {short(info['upstream'])}")
+    say(f"last result: {info['result'] or 'never synced'}" + (f" — {info['reason']}" if info['reason'] else ""))
+    say(f"last sync:   {info['last_sync'] or 'never'}")
     if info["environment"]:
-        print(f"environment: {info['environment']}  ([python])")
-    print(f"paused:      {'yes' if info['paused'] else 'no'}")
-    print(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
-    print(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")
+        say(f"environment: {info['environment']}  ([python])")
+    say(f"paused:      {'yes' if info['paused'] else 'no'}")
+    say(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
+    say(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")
     if info["daemon_status"]:
-        print(f"daemon:      {info['daemon_status']}")
+        say(f"daemon:      {info['daemon_status']}")
     if info["fetch_error"]:
-        print(f"fetch error: {info['fetch_error']}")
+        say(f"fetch error: {info['fetch_error']}")
     if info["waiting"]:
         w = info["waiting"]
-        print(f"waiting:     {short(w.get('commit'))} since {w.get('since')}: {w.get('cause')}")
-        print("             (`syncd sync --now` deploys at once)")
+        say(f"waiting:     {short(w.get('commit'))} since {w.get('since')}: {w.get('cause')}")
+        say("             (`syncd sync --now` deploys at once)")
     if info["in_flight"]:
-        print("in flight:   a deploy is in progress or was interrupted (the next sync finishes or undoes it)")
+        say("in flight:   a deploy is in progress or was interrupted (the next sync finishes or undoes it)")
     for w in info["warnings"]:
-        print(f"warning:     {w}")
+        say(f"warning:     {w}")
     return 0

@@ -6,6 +6,7 @@ import sys
 
 from syncd import log
 from syncd.actions.common import load
+from syncd.terminal import printable
 from syncd.text import short
 
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
 
 
 def print_step(name: str, detail: str) -> None:
-    print(f"-> {name.replace('_', ' ')} {detail}", flush=True)
+    print(printable(f"-> {name.replace('_', ' ')} {detail}"), flush=True)
 
 
 def run(args) -> int:
@@ -72,4 +73,4 @@ def reconcile_until_ready(cfg, args, **options):
 
 def report(outcome, out) -> None:
     line = f"{outcome.result}: {short(outcome.deployed)}" + (f" ({outcome.reason})" if outcome.reason else "")
-    print(line, file=out, flush=True)
+    print(printable(line), file=out, flush=True)  # a reason may quote file names from the repository

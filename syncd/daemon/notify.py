@@ -15,13 +15,14 @@ import socket
 import time
 
 from syncd import log
+from syncd.terminal import printable
 
 STATUS_MAX = 400  # characters: systemctl status shows one line; keep datagrams small
 
 
 def one_line(text: str, limit: int = STATUS_MAX) -> str:
     """A value safe for KEY=VALUE framing: no newlines (they would start a new key), bounded."""
-    text = " ".join(str(text).split())
+    text = printable(" ".join(str(text).split()))  # `systemctl status` shows it on a terminal
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
