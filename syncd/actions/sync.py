@@ -53,7 +53,7 @@ def reconcile_until_ready(cfg, args, **options):
     try:
         while outcome.result == "waiting" and not getattr(args, "no_wait", False):
             if outcome.reason != said:
-                print(f"-> waiting: {outcome.reason} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
+                print(f"-> waiting: {printable(outcome.reason)} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
                       flush=True)
                 said = outcome.reason
             last_full = time.monotonic()

@@ -4,11 +4,10 @@ kernel's socket tables: a study in transfer is an open association), or drain.co
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from syncd import log
+from syncd import log, runas
 
 COMMAND_TIMEOUT = 30.0  # seconds: a drain.command that says nothing by then counts as "busy"
 TCP_ESTABLISHED = "01"
@@ -32,17 +31,15 @@ def established_on_port(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -
 
 def command_says_busy(argv: tuple[str, ...], owner, cwd: Path) -> tuple[bool, str]:
     """Run drain.command as the owner in repo.path: exit 0 means busy. Returns (busy, how it answered)."""
-    kwargs = {}
-    if os.geteuid() == 0 and owner.uid != 0:
-        kwargs = {"user": owner.uid, "group": owner.gid, "extra_groups": list(owner.groups)}
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": owner.home, "LANG": "C.UTF-8"}
     try:
-        proc = subprocess.run(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT, start_new_session=True, **kwargs)
-    except subprocess.TimeoutExpired:
-        return True, f"drain.command did not answer within {COMMAND_TIMEOUT:g}s (counted as busy)"
+        proc = runas.spawn(owner, argv, cwd=cwd)  # the owner's ids and groups, minimal environment
     except OSError as exc:
         return True, f"drain.command could not start: {exc.strerror} (counted as busy)"
+    try:
+        proc.wait(COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        runas.kill(proc)  # and whatever it started
+        return True, f"drain.command did not answer within {COMMAND_TIMEOUT:g}s (counted as busy)"
     if proc.returncode == 0:
         return True, "drain.command says the pipeline is busy (it exited 0)"
     return False, f"drain.command exited {proc.returncode}: idle"
