@@ -13,8 +13,7 @@ from syncd.doctor import result
 def problems_of(path: Path, secret: bool = False) -> list[tuple[str, str]]:
     """[(what is wrong, the command that fixes it)] for one file or directory.
 
-    TODO(issue 10): use the trust check of `syncd` itself once it lands on main, so doctor and the
-    deploy refuse exactly the same files.
+    check() uses syncd/trust.py itself; this stays for callers that ask about one path.
     """
     try:
         st = os.lstat(path)
@@ -50,12 +49,12 @@ def trusted_paths(cfg) -> list[tuple[Path, bool]]:
 
 
 def check(s):
-    if s.cfg is None:
-        paths = [(s.config_path, False), (s.config_path.parent, False)]
-    else:
-        paths = trusted_paths(s.cfg)
-    found = [p for path, secret in paths for p in problems_of(Path(path), secret)]
+    """The same check `syncd` itself makes before it runs (syncd/trust.py), so doctor and the
+    deploy refuse exactly the same files: every directory above them included, links resolved."""
+    from syncd import trust
+
+    found = trust.check_config_file(s.config_path) if s.cfg is None else trust.check(s.cfg)
     if found:
-        return result("trusted-files", False, "; ".join(what for what, _ in found),
-                      "; ".join(dict.fromkeys(fix for _, fix in found)))
+        return result("trusted-files", False, "; ".join(f"{p.path} ({p.role}) {p.what}" for p in found),
+                      "; ".join(dict.fromkeys(p.fix for p in found)))
     return result("trusted-files", True, "config, key and state directory are root's alone")

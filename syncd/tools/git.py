@@ -236,30 +236,46 @@ class Git:
     def switch(self, branch: str) -> None:
         self.run("checkout", "--quiet", branch, umask=0o002)
 
-    def ls_remote(self, remote: str, branch: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    def ls_remote(self, remote: str, branch: str, timeout: float = 60) -> runas.Completed:
         return self.run("ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout)
 
 
 def config_file_value(path: Path, key: str) -> str | None:
-    """One value of a git config file, read as data (`git config --file` runs nothing from it)."""
-    proc = subprocess.run(["git", "config", "--file", str(path), "--get", key], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    """One value of a git config file in a tree, read as data: through syncd/treefile.py (no link, no
+    FIFO), then parsed by `git config --file -` from stdin (which runs nothing and follows no include)."""
+    from syncd import treefile
+
+    path = Path(path)
+    base = path.parents[1] if len(path.parts) > 2 else path.parent
+    try:
+        data = treefile.read(base, str(path.relative_to(base)), limit=1 << 20, what="git config")
+    except (treefile.UnsafeTreeFile, OSError):
+        return None
+    if data is None:
+        return None
+    proc = _as_syncd(["git", "config", "--file", "-", "--get", key], input=data)
+    return proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None
 
 
 def system_safe_directories() -> list[str]:
     """`safe.directory` entries of the system config (/etc/gitconfig), which only root can vouch for."""
-    proc = subprocess.run(["git", "config", "--system", "--get-all", "safe.directory"], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
-    return [line for line in proc.stdout.splitlines() if line]
+    proc = _as_syncd(["git", "config", "--system", "--get-all", "safe.directory"])
+    return [line for line in proc.stdout.decode("utf-8", "replace").splitlines() if line]
 
 
 def add_system_safe_directory(path: str) -> None:
     argv = ["git", "config", "--system", "--add", "safe.directory", path]
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env={"PATH": _SAFE_PATH, "HOME": "/nonexistent"})
+    proc = _as_syncd(argv)
     if proc.returncode != 0:
-        raise ToolError(argv, proc.returncode, proc.stderr)
+        raise ToolError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"))
+
+
+def _as_syncd(argv: list[str], input: bytes | None = None) -> runas.Completed:
+    """git on root's own files (never a tree): as syncd, minimal environment, bounded."""
+    try:
+        return runas.run(None, argv, timeout=DEFAULT_TIMEOUT, input=input, extra_env={"HOME": "/nonexistent"})
+    except runas.TimedOut:
+        raise ToolError(argv, -9, f"did not finish within {DEFAULT_TIMEOUT:g}s") from None
 
 
 # -- where is a remote? ------------------------------------------------------------------------
