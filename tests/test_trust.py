@@ -217,6 +217,8 @@ def signed_deployment(deployment, **kw):
 
 def attacker_git(d, *args: str, check: bool = True) -> str:
     """git as the pipeline user in the tree (its own identity; it owns the tree and, here, origin)."""
+    if args[:1] == ("push",):  # the developer's (root's) pushes left root-owned object directories
+        subprocess.run(["chown", "-R", f"{d.user.pw_name}:{d.user.pw_name}", str(d.origin)], check=True)
     return git(d.tree, "-c", "user.name=Mallory", "-c", "user.email=mallory@example.org", *args, user=d.user,
                check=check)
 
