@@ -1,37 +1,30 @@
 """Commands run as the tree's owner (never as root) on places the owner owns: its environments and
 the `venv` link in its tree. Root never follows a link there; the owner may, with its own rights.
+Everything starts through syncd/runas.py (the one place that runs a program as the owner).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncd.tools.git import Identity
-
-_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def as_owner(who: Identity) -> dict:
-    """subprocess keyword arguments that make the child run as `who` (nothing when we already are)."""
-    if os.geteuid() == 0 and who.uid != 0:
-        return {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
-    return {}
+from syncd import runas
+from syncd.runas import Identity
 
 
 def base_env(who: Identity) -> dict[str, str]:
-    return {"PATH": _PATH, "HOME": who.home, "LANG": "C.UTF-8"}
+    return runas.environment(who)
 
 
 def run(who: Identity, *argv: str, cwd: Path | None = None) -> None:
     """A short file operation as the owner; raises OSError with its message when it fails."""
-    proc = subprocess.run(list(argv), cwd=cwd, env=base_env(who), stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=120, **as_owner(who))
+    try:
+        proc = runas.run(who, argv, cwd=cwd, timeout=120)
+    except runas.TimedOut as exc:
+        raise OSError(f"{' '.join(argv[:2])} as uid {who.uid}: {exc}") from None
     if proc.returncode != 0:
         raise OSError(f"{' '.join(argv[:2])} as uid {who.uid}: {proc.stderr.decode('utf-8', 'replace').strip()}")
 
@@ -69,14 +62,12 @@ def run_bounded(who: Identity, argv: list[str], *, cwd: Path, env: dict[str, str
     blocks on a full pipe) of which only the last `tail_bytes` are read back."""
     started = time.monotonic()
     with tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True, **as_owner(who))
+        proc = runas.spawn(who, argv, cwd=cwd, extra_env=env, stdout=output, stderr=subprocess.STDOUT)
         deadline = started + timeout
         killed = False
         while proc.poll() is None:
             if time.monotonic() > deadline or (should_stop and should_stop()):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                runas.kill(proc)
                 killed = True
                 break
             time.sleep(0.02)

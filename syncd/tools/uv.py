@@ -65,11 +65,14 @@ def pip_index_settings(owner_home: str, owner_uid: int, environ: Mapping[str, st
     the owner's, then PIP_CONFIG_FILE; [install] over [global]), then PIP_* variables over them."""
     environ = os.environ if environ is None else environ
     values: dict[str, str] = {}
-    files = [Path("/etc/xdg/pip/pip.conf"), Path("/etc/pip.conf"),
-             Path(owner_home) / ".pip/pip.conf", Path(owner_home) / ".config/pip/pip.conf"]
+    files = [Path("/etc/xdg/pip/pip.conf"), Path("/etc/pip.conf")]
     if environ.get("PIP_CONFIG_FILE") and environ["PIP_CONFIG_FILE"] != os.devnull:
         files.append(Path(environ["PIP_CONFIG_FILE"]))
-    for path in files:
+    for path in files[:2]:
+        values.update(_read_pip_conf(path, owner_uid))
+    for rel in (".pip/pip.conf", ".config/pip/pip.conf"):  # the owner's: no link anywhere below its home
+        values.update(_read_owners_pip_conf(Path(owner_home), rel))
+    for path in files[2:]:
         values.update(_read_pip_conf(path, owner_uid))
     for name, value in environ.items():
         if name.startswith("PIP_"):
@@ -97,9 +100,13 @@ def _read_pip_conf(path: Path, owner_uid: int) -> dict[str, str]:
         text = os.read(fd, _PIP_CONF_MAX).decode("utf-8", "replace")
     finally:
         os.close(fd)
+    return _parse_pip_conf(text, str(path))
+
+
+def _parse_pip_conf(text: str, source: str) -> dict[str, str]:
     parser = configparser.RawConfigParser(strict=False)
     try:
-        parser.read_string(text, source=str(path))
+        parser.read_string(text, source=source)
     except configparser.Error:
         return {}
     out: dict[str, str] = {}
@@ -107,6 +114,16 @@ def _read_pip_conf(path: Path, owner_uid: int) -> dict[str, str]:
         if parser.has_section(section):
             out.update({_option(k): v for k, v in parser.items(section)})
     return out
+
+
+def _read_owners_pip_conf(home: Path, rel: str) -> dict[str, str]:
+    from syncd import treefile
+
+    try:
+        data = treefile.read(home, rel, limit=_PIP_CONF_MAX, what="pip.conf")
+    except (treefile.UnsafeTreeFile, OSError):
+        return {}
+    return {} if data is None else _parse_pip_conf(data.decode("utf-8", "replace"), str(home / rel))
 
 
 def _truthy(value: str) -> bool:
