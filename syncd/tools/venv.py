@@ -3,22 +3,22 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from syncd import runas
 from syncd.errors import ToolError
-from syncd.tools.git import Identity
-
-_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from syncd.runas import Identity
 
 
 def _run_as(who: Identity, argv: list[str], cwd: Path, timeout: float) -> None:
-    env = {"PATH": _PATH, "HOME": who.home, "LANG": "C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, user=who.uid, group=who.gid, extra_groups=list(who.groups),
-                          umask=0o002)
+    try:
+        proc = runas.run(who, argv, cwd=cwd, timeout=timeout, umask=0o002,
+                         extra_env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    except runas.TimedOut as exc:
+        raise ToolError(argv, -9, str(exc)) from None
     if proc.returncode != 0:
-        raise ToolError(argv, proc.returncode, (proc.stderr or proc.stdout)[-2000:])
+        output = (proc.stderr or proc.stdout).decode("utf-8", "replace")
+        raise ToolError(argv, proc.returncode, output[-2000:])
 
 
 def create(who: Identity, python: str, venv: Path, with_pip: bool) -> None:
