@@ -33,14 +33,18 @@ class State:
 
     def ensure(self) -> "State":
         """Create the directory (0700) if needed; refuse one that someone else made or replaced."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        st = os.lstat(self.dir)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        try:
+            st = os.lstat(self.dir)
+        except FileNotFoundError:
+            st = None
+        if st is not None and (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()):
             from syncd.trust import Problem, Untrusted
 
             raise Untrusted([Problem(self.dir, "the state directory", "is not a directory syncd made",
                                      f"chown root {self.dir}")])
-        os.chmod(self.dir, 0o700)
+        fsutil.ensure_dir(self.dir, 0o700)
+        if st is None and os.lstat(self.dir).st_uid != os.geteuid():  # someone made it in between
+            return State(self.dir).ensure()
         return self
 
     # -- status ------------------------------------------------------------------------------
