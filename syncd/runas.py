@@ -19,7 +19,9 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO, Any
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_CAP = 64 << 20  # run(): more output than this is a runaway, not an answer
@@ -43,7 +45,7 @@ def identity_for(uid: int, gid: int) -> Identity:
     return Identity(uid, gid, home or "/", groups, name)
 
 
-def as_identity(who) -> Identity | None:
+def as_identity(who: Identity | tuple[int, int] | None) -> Identity | None:
     """Accept an Identity, a (uid, gid) pair (older callers) or None (run as syncd itself)."""
     if who is None or isinstance(who, Identity):
         return who
@@ -61,22 +63,23 @@ def environment(who: Identity | None, extra: dict[str, str] | None = None) -> di
     return env
 
 
-def _credentials(who: Identity | None) -> dict:
+def _credentials(who: Identity | None) -> dict[str, Any]:
     if who is None or os.geteuid() != 0 or who.uid == 0:
         return {}
     return {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
 
 
-def spawn(who: Identity | None, argv, *, cwd=None, extra_env: dict[str, str] | None = None,
-          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-          pass_fds=(), umask: int = -1) -> subprocess.Popen:
+def spawn(who: Identity | None, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
+          extra_env: dict[str, str] | None = None, stdin: int | IO[Any] | None = subprocess.DEVNULL,
+          stdout: int | IO[Any] | None = subprocess.DEVNULL, stderr: int | IO[Any] | None = subprocess.DEVNULL,
+          pass_fds: Sequence[int] = (), umask: int = -1) -> subprocess.Popen[bytes]:
     """Start argv as `who` in its own session (umask: the child's, -1 keeps syncd's). OSError if it cannot start."""
     return subprocess.Popen(list(argv), cwd=cwd, env=environment(who, extra_env), stdin=stdin, stdout=stdout,
                             stderr=stderr, pass_fds=tuple(pass_fds), start_new_session=True, umask=umask,
                             **_credentials(who))
 
 
-def kill(proc: subprocess.Popen) -> None:
+def kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the program and everything it started in its session, and reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -86,7 +89,7 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 class TimedOut(Exception):
-    def __init__(self, argv, timeout: float):
+    def __init__(self, argv: Sequence[str], timeout: float):
         self.argv, self.timeout = list(argv), timeout
         super().__init__(f"{' '.join(map(str, self.argv[:4]))}... did not finish within {timeout:g}s")
 
@@ -98,8 +101,9 @@ class Completed:
     stderr: bytes
 
 
-def run(who: Identity | None, argv, *, cwd=None, timeout: float, extra_env: dict[str, str] | None = None,
-        input: bytes | None = None, pass_fds=(), umask: int = -1) -> Completed:
+def run(who: Identity | None, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None, timeout: float,
+        extra_env: dict[str, str] | None = None, input: bytes | None = None, pass_fds: Sequence[int] = (),
+        umask: int = -1) -> Completed:
     """Run argv as `who`, capture its output; TimedOut (everything it started killed) after `timeout`.
 
     Unlike subprocess.run, a grandchild that keeps the pipes open (a daemonised fsmonitor, say)
@@ -109,18 +113,21 @@ def run(who: Identity | None, argv, *, cwd=None, timeout: float, extra_env: dict
                  stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds, umask=umask)
     deadline = time.monotonic() + timeout
-    chunks = {proc.stdout: [], proc.stderr: []}
+    assert proc.stdout is not None and proc.stderr is not None
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    in_fd = proc.stdin.fileno() if proc.stdin is not None else None
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
     size = 0
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        sel.register(proc.stderr, selectors.EVENT_READ)
+        sel.register(out_fd, selectors.EVENT_READ)
+        sel.register(err_fd, selectors.EVENT_READ)
         pending = memoryview(input or b"")
-        if input is not None:
-            os.set_blocking(proc.stdin.fileno(), False)
+        if in_fd is not None:
+            os.set_blocking(in_fd, False)
             if pending:
-                sel.register(proc.stdin, selectors.EVENT_WRITE)
+                sel.register(in_fd, selectors.EVENT_WRITE)
             else:
-                proc.stdin.close()
+                _close(proc.stdin)
         try:
             while len(sel.get_map()):
                 remaining = deadline - time.monotonic()
@@ -128,20 +135,20 @@ def run(who: Identity | None, argv, *, cwd=None, timeout: float, extra_env: dict
                     kill(proc)
                     raise TimedOut(argv, timeout)
                 for key, _ in sel.select(remaining):
-                    if key.fileobj is proc.stdin:
+                    if key.fd == in_fd:
                         try:
-                            pending = pending[os.write(proc.stdin.fileno(), pending[:65536]):]
+                            pending = pending[os.write(key.fd, pending[:65536]):]
                         except BrokenPipeError:
                             pending = pending[:0]
                         if not pending:
-                            sel.unregister(proc.stdin)
-                            proc.stdin.close()
+                            sel.unregister(key.fd)
+                            _close(proc.stdin)
                         continue
                     data = os.read(key.fd, 65536)
                     if not data:
-                        sel.unregister(key.fileobj)
+                        sel.unregister(key.fd)
                     else:
-                        chunks[key.fileobj].append(data)
+                        chunks[key.fd].append(data)
                         size += len(data)
             try:
                 returncode = proc.wait(max(deadline - time.monotonic(), 0.01))
@@ -150,6 +157,10 @@ def run(who: Identity | None, argv, *, cwd=None, timeout: float, extra_env: dict
                 raise TimedOut(argv, timeout) from None
         finally:
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe is not None and not pipe.closed:
-                    pipe.close()
-    return Completed(returncode, b"".join(chunks[proc.stdout]), b"".join(chunks[proc.stderr]))
+                _close(pipe)
+    return Completed(returncode, b"".join(chunks[out_fd]), b"".join(chunks[err_fd]))
+
+
+def _close(pipe: IO[bytes] | None) -> None:
+    if pipe is not None and not pipe.closed:
+        pipe.close()

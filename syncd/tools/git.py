@@ -13,6 +13,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -92,7 +93,7 @@ class Git:
             raise ToolError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
 
-    def out(self, *args: str, **kw) -> str:
+    def out(self, *args: str, **kw: Any) -> str:
         return self.run(*args, **kw).stdout.decode("utf-8", "replace").strip()
 
     # -- questions ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Callable
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ class Result:
 
 
 def run_bounded(who: Identity, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
-                should_stop=None, tail_bytes: int = 16384) -> Result:
+                should_stop: Callable[[], bool] | None = None, tail_bytes: int = 16384) -> Result:
     """Run a long command (a build) as the owner; output to an unlinked file (a chatty child never
     blocks on a full pipe) of which only the last `tail_bytes` are read back."""
     started = time.monotonic()

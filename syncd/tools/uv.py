@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd.tools.git import Identity
+from syncd.runas import Identity
 from syncd.tools.owner import Result, base_env, run_bounded
 
 _PIP_CONF_MAX = 64 * 1024
