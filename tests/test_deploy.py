@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from helpers import git
@@ -190,3 +191,26 @@ def test_first_sync_with_nothing_new_adopts_head_without_restart(deployment):
     d.sync()
     assert d.status()["result"] == "deployed"
     assert wait_version(d, "v1")["env"]["GREETING"] == "hi"
+
+
+def test_post_deploy_and_on_failure_hooks_get_the_result_and_their_failure_is_a_warning(deployment):
+    d = deployment()
+    out_dir = d.base / "hook-out"
+    out_dir.mkdir()
+    os.chown(out_dir, d.user.pw_uid, d.user.pw_gid)
+    record = '["/bin/sh", "-c", "echo $SYNCD_RESULT $SYNCD_TO >> {}/{}"]'
+    d.write_config('\n[hooks]\n'
+                   f'post_deploy = [{record.format(out_dir, "post")}, ["/bin/false"]]\n'
+                   f'on_failure = [{record.format(out_dir, "failure")}]\n')
+    d.sync()
+    good = d.commit({"VERSION": "v2\n"})
+    out = d.sync()
+    assert "post_deploy hook" in out.stderr  # /bin/false: a warning, the deploy stands
+    assert d.status()["result"] == "deployed"
+    assert (out_dir / "post").read_text().splitlines()[-1] == f"deployed {d.head()}"
+    assert wait_version(d, "v2")
+    d.commit({"VERSION": "broken-2\n"})
+    d.sync(check=1)
+    assert (out_dir / "failure").read_text().split() == ["rolled-back", d.head()]
+    assert "rolled-back" not in (out_dir / "post").read_text()
+    assert d.head() == good

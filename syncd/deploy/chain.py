@@ -20,7 +20,7 @@ from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environ
                                   verify_signatures, wait_for_quiet)
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
-from syncd.deploy.record import record
+from syncd.deploy.record import append_history, record
 from syncd.deploy.undo import undo
 from syncd.errors import (EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, ConfigError, StepFailed, StorageError,
                           SyncdError, Unhealthy, VersionFailed)
@@ -115,14 +115,7 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
         _LOG.warning("rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)")
-    if ctx.cfg.hooks.on_failure:
-        from syncd.hooks import run_hooks
-
-        try:
-            run_hooks(ctx.cfg.hooks.on_failure, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
-                      extra_env=hook_env(ctx, ctx.result))
-        except SyncdError as hook_exc:
-            _LOG.warning("on_failure hook: %s", hook_exc)
+    _run_hooks_after(ctx, "on_failure", ctx.cfg.hooks.on_failure)
 
 
 def recover(ctx: Context) -> None:
@@ -137,9 +130,8 @@ def recover(ctx: Context) -> None:
     reason = "interrupted deploy undone" + (f"; {note}" if note else "")
     ctx.state.update_status(deployed=entry.previous, result="rolled-back" if healthy else "error", reason=reason,
                             last_sync=now_iso())
-    ctx.state.append_history({"time": now_iso(), "from": entry.target, "to": entry.previous,
-                              "result": "rolled-back" if healthy else "error", "reason": reason,
-                              "duration_s": 0.0, "trigger": "recovery"})
+    append_history(ctx.state, entry.target, entry.previous, "rolled-back" if healthy else "error", reason, 0.0,
+                   "recovery")
     after_sync(ctx, result="rolled-back" if healthy else "error", reason=reason, frm=entry.target, to=entry.previous,
                running=entry.previous, duration_s=0.0, noteworthy=True, restarted=False)
     ctx.head = None
@@ -161,18 +153,25 @@ def finish(ctx: Context) -> Outcome:
         _LOG.error("cannot record the result: %s", exc)
     level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
     _LOG.log(level, "%s %s%s (%.1fs)", ctx.result, short(deployed), f": {ctx.reason}" if ctx.reason else "", duration)
-    if ctx.result == "deployed" and ctx.cfg.hooks.post_deploy:
-        from syncd.hooks import run_hooks
-
-        try:
-            run_hooks(ctx.cfg.hooks.post_deploy, who=ctx.owner, cwd=ctx.cfg.repo.path,
-                      timeout=ctx.cfg.hooks.timeout, extra_env=hook_env(ctx, "deployed"))
-        except SyncdError as exc:
-            _LOG.warning("post_deploy hook: %s", exc)
+    if ctx.result == "deployed":
+        _run_hooks_after(ctx, "post_deploy", ctx.cfg.hooks.post_deploy)
     after_sync(ctx, result=ctx.result, reason=ctx.reason, frm=ctx.failed or ctx.head, to=ctx.target,
                running=deployed or ctx.state.deployed, duration_s=duration, noteworthy=noteworthy,
                restarted=ctx.entry is not None)
     return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed)
+
+
+def _run_hooks_after(ctx: Context, which: str, hooks: tuple[tuple[str, ...], ...]) -> None:
+    """post_deploy and on_failure run once the result is known; their failure is only a warning."""
+    if not hooks:
+        return
+    from syncd.hooks import run_hooks
+
+    try:
+        run_hooks(hooks, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
+                  extra_env=hook_env(ctx, ctx.result))
+    except SyncdError as exc:
+        _LOG.warning("%s hook: %s", which, exc)
 
 
 def _commit_of(ctx: Context) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncd.deploy.context import Context
 from syncd.deploy.undo import env_settings, health_settings, keep_environments
-from syncd.state import now_iso
+from syncd.state import State, now_iso
 
 
 def record(ctx: Context, deployed: str | None, duration: float) -> bool:
@@ -34,8 +34,14 @@ def record(ctx: Context, deployed: str | None, duration: float) -> bool:
         ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
     if noteworthy:
         frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
-        ctx.state.append_history({"time": now_iso(), "from": frm, "to": ctx.target, "result": ctx.result,
-                                  "reason": ctx.reason, "duration_s": duration, "trigger": ctx.trigger})
+        append_history(ctx.state, frm, ctx.target, ctx.result, ctx.reason, duration, ctx.trigger)
     if ctx.rollback_to and ctx.result in ("deployed", "up-to-date"):  # paused under the lock: no trigger slips in
         ctx.state.set_paused(True, f"paused by syncd rollback to {ctx.rollback_to}")
     return noteworthy
+
+
+def append_history(state: State, frm: str | None, to: str | None, result: str | None, reason: str | None,
+                   duration: float, trigger: str) -> None:
+    """One history.json entry (docs/interface.md); a recovered deploy's as well as a finished one's."""
+    state.append_history({"time": now_iso(), "from": frm, "to": to, "result": result, "reason": reason,
+                          "duration_s": duration, "trigger": trigger})
