@@ -7,6 +7,7 @@ the deploy completes, a warning is logged, a counter goes up).
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from receivers import SilentPeer, SmtpReceiver, WebhookReceiver
 from test_deploy_secrets import Secrets, restarted, wait_report
+from test_keep_up import journald_manager  # noqa: F401 - a fixture: a user manager with a journald
 
 FIELDS = {"event", "unit", "host", "from", "to", "reason", "time", "duration_s"}
 SECRET = "pa55-W0rd-that-must-never-travel"
@@ -241,3 +243,39 @@ def test_the_log_tail_of_a_failed_start_reaches_the_event_masked():
     assert body["log_tail"] == ["starting with DB_PASSWORD=********", "Traceback ..."]
     assert SECRET not in repr(body)
     assert "journalctl -u p -n 50" in body["what_to_do"]
+
+
+def test_the_webhook_gets_the_failed_starts_last_lines_masked(journald_manager, service_user, workdir, monkeypatch,
+                                                              webhook, smtp):
+    """With a journald behind the unit (test_keep_up's manager), log_tail holds the crash, never the value."""
+    from test_deploy_secrets import deployed_with_secrets
+    from test_keep_up import LOUD_BROKEN_APP, NsDeployment
+
+    env, pid = journald_manager
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    NsDeployment.ns_pid = pid
+    made = []
+
+    def deployment():
+        (workdir / "n").mkdir()
+        made.append(NsDeployment(workdir / "n", service_user))
+        return made[-1]
+
+    try:
+        password = "pw-" + os.urandom(8).hex()
+        d, _secrets, _report = deployed_with_secrets(
+            deployment, {"DB_PASSWORD": password},
+            extra_config=notify_config(["rolled-back"], webhook.url, smtp.address))
+        d.commit({"app.py": LOUD_BROKEN_APP, "VERSION": "v3\n"}, "a version that cannot reach its database")
+        d.sync(check=1)
+        assert [b["event"] for b in webhook.received] == ["rolled-back"]
+        tail = webhook.received[0]["log_tail"]
+        assert tail and tail[-1].startswith("RuntimeError: cannot reach the database"), tail
+        assert "connecting with DB_PASSWORD=********" in tail
+        mail = smtp.messages[0].get_content()
+        assert "RuntimeError: cannot reach the database" in mail
+        assert password not in repr(webhook.received) + smtp.messages[0].as_string()
+    finally:
+        for d in made:
+            d.close()
