@@ -200,7 +200,7 @@ def step_push_repo(ctx: Ctx) -> Step:
         if not p.exists():
             root = git.Git(p.parent, git.identity_for(0, 0))
             p.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            root.run("init", "--quiet", "--bare", "--shared=group", f"--initial-branch={a.branch}", str(p))
+            root.init_bare(p, a.branch)
             files.chown_recursive(f"root:{a.group}", p)
             source = _local_path(a.repo)
             if source is not None and source.stat().st_uid == 0:
@@ -210,8 +210,7 @@ def step_push_repo(ctx: Ctx) -> Step:
             else:
                 fetcher = git.Git(p, who)
                 fetcher.trust([os.path.realpath(p), *_trusted(source, who)])
-            fetcher.run("fetch", "--quiet", "--no-tags", a.repo, "+refs/heads/*:refs/heads/*", umask=0o002,
-                        timeout=1800)
+            fetcher.fetch_all_branches(a.repo)
         st = p.stat()
         if st.st_uid != 0 or st.st_gid != _gid(a.group):
             files.chown_recursive(f"root:{a.group}", p)
@@ -274,7 +273,7 @@ def step_tree(ctx: Ctx) -> Step:
         if git.config_file_value(d / ".git" / "config", "remote.origin.url") != a.origin:
             tree = git.Git(d, who)
             if tree.remote_url("origin") is None:
-                tree.run("remote", "add", "origin", a.origin)
+                tree.add_remote("origin", a.origin)
             else:
                 tree.set_remote_url("origin", a.origin)
 

@@ -173,9 +173,6 @@ class Git:
             pos += size + 1
         return found
 
-    def subject(self, rev: str) -> str:
-        return self.out("log", "-1", "--format=%s", rev)
-
     def remote_url(self, remote: str) -> str | None:
         proc = self.run("config", "--get", f"remote.{remote}.url", check=False)
         return proc.stdout.decode().strip() or None
@@ -211,9 +208,6 @@ class Git:
     def update_ref(self, ref: str, sha: str) -> None:
         self.run("update-ref", ref, sha)
 
-    def verify_commit(self, sha: str) -> bool:
-        return self.run("verify-commit", sha, check=False).returncode == 0
-
     # -- setting a tree up (syncd install) -----------------------------------------------------
     def clone(self, url: str, dest: Path, *, bare: bool = False, branch: str | None = None) -> None:
         """Clone into `dest` (missing or empty), its files group-writable (umask 002).
@@ -223,6 +217,17 @@ class Git:
         """
         self.run("clone", "--quiet", "--no-hardlinks", *(["--bare"] if bare else []), *(["--branch", branch] if branch else []),
                  "--", url, str(dest), umask=0o002, timeout=1800)
+
+    def init_bare(self, path: Path, branch: str) -> None:
+        """A bare repository at `path` whose group may push (--shared=group)."""
+        self.run("init", "--quiet", "--bare", "--shared=group", f"--initial-branch={branch}", str(path))
+
+    def fetch_all_branches(self, url: str, timeout: float = 1800) -> None:
+        """Copy every branch of `url` into this (bare) repository, files group-writable (umask 002)."""
+        self.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", umask=0o002, timeout=timeout)
+
+    def add_remote(self, remote: str, url: str) -> None:
+        self.run("remote", "add", remote, url)
 
     def set_remote_url(self, remote: str, url: str) -> None:
         self.run("remote", "set-url", remote, url)
