@@ -49,7 +49,7 @@ class Journal:
         self.path = Path(state_dir) / "journal.json"
 
     def load(self) -> Entry | None:
-        raw = fsutil.read_json(self.path)
+        raw = fsutil.read_json(self.path, {})  # anything but a JSON object is "cannot parse"
         if not raw:
             return None
         for key in RETIRED_FIELDS:  # a journal an older syncd left behind still loads, and is undone

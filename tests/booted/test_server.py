@@ -63,6 +63,10 @@ def test_broken_push_is_rolled_back_and_quarantined(server):
     status = server.wait_result(bad, ("rolled-back",))
     assert bad in status["quarantined"]
     assert status["deployed"] == good
+    # The reason carries what the pipeline itself said as it died (its journal lines of that start).
+    said = "cannot start (a broken release, on purpose)"
+    assert said in status["reason"], status["reason"]
+    assert said in server.history()[0]["reason"]
     assert server.report()["version"] == "2"
     assert server.m.sh("systemctl is-active pipeline.service") == "active"
     warnings = server.m.sh("journalctl -u syncd.service -p warning --no-pager")
