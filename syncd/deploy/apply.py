@@ -16,6 +16,9 @@ _LOG = log.get("deploy")
 
 
 def begin_journal(ctx: Context):
+    from syncd.deploy.prepare import check_unit_loads
+
+    check_unit_loads(ctx)  # the last look before anything moves
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
     entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
                   trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),

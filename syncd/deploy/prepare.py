@@ -28,13 +28,13 @@ def preflight(ctx: Context):
         more = f" (+{len(tree.dirty) - 5} more)" if len(tree.dirty) > 5 else ""
         raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
     ctx.head = tree.head
-    _check_unit_loads(ctx)
     return GO
 
 
-def _check_unit_loads(ctx: Context) -> None:
-    """A unit systemd does not know (a typo) or cannot load is a config error: refused before
-    anything moves, not found out by a restart that fails after the tree moved."""
+def check_unit_loads(ctx: Context) -> None:
+    """A unit systemd does not know (a typo) or cannot load is a config error: a deploy is refused
+    before anything moves, not found out by a restart that fails after the tree moved. (Checked
+    when there is something to deploy: a sync with nothing new restarts nothing, so it says so.)"""
     unit = ctx.cfg.service.unit
     props = ctx.systemctl.show(unit, "LoadState", "LoadError")
     state = props.get("LoadState", "")
