@@ -9,6 +9,7 @@ import json
 import re
 
 from syncd.errors import UsageError
+from syncd.terminal import printable
 
 
 def register(sub) -> None:
@@ -39,7 +40,7 @@ def run(args) -> int:
             line = f"{'ok  ' if r['ok'] else 'FAIL'} {r['check']:<{width}}  {r['detail']}"
             if not r["ok"] and r["fix"]:
                 line += f"  -> fix: {r['fix']}"
-            print(line)
+            print(printable(line))  # details quote the last result's reason, file names of the tree
         failed = sum(1 for r in results if not r["ok"])
         print(f"{len(results) - failed} passed, {failed} failed" if failed else f"all {len(results)} checks passed")
     return 0 if all(r["ok"] for r in results) else 1
