@@ -432,10 +432,13 @@ def plant_unopenable_secrets(s: Server):
 
 
 def plant_unit_that_does_not_load(s: Server):
+    # Paused: under load the daemon's next poll could land while the unit is broken and record an
+    # error that the final all-clear would then report.
+    s.syncd("pause")
     saved = s.unit_file.read_text()
     s.unit_file.write_text(saved + "[Service]\nExecStart=\n")  # no ExecStart= left: systemd refuses it
     systemctl("daemon-reload")
-    return lambda: (s.unit_file.write_text(saved), systemctl("daemon-reload"))
+    return lambda: (s.unit_file.write_text(saved), systemctl("daemon-reload"), s.syncd("resume"))
 
 
 @pytest.mark.parametrize("plant,check,fix_words", [
