@@ -148,6 +148,17 @@ def test_bad_arguments_exit_2_and_say_why(argv, words):
     assert words in proc.stderr
 
 
+def test_without_systemd_nothing_is_done_and_it_says_why(tmp_path):
+    """This host has no systemd as PID 1: at system scope install refuses before changing anything."""
+    if subprocess.run(["systemctl", "is-system-running"], capture_output=True).returncode == 0:
+        pytest.skip("systemd runs as PID 1 here")
+    proc = subprocess.run([PYTHON, "-m", "syncd", "install", "nosystemd", "--repo", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "does not answer" in proc.stdout and "nothing was changed" in proc.stdout
+    assert subprocess.run(["getent", "group", "nosystemdadmin"], capture_output=True).returncode == 2
+
+
 # -- a whole run ------------------------------------------------------------------------------------
 
 def free_privileged_port() -> int:

@@ -111,6 +111,18 @@ class Ctx:
 
 # -- accounts -------------------------------------------------------------------------------------
 
+def step_systemd(ctx: Ctx) -> Step:
+    """Checked first: without a service manager to run the units, nothing else is worth doing."""
+    scope = "the system's systemd (PID 1)" if ctx.a.scope == "system" else "your systemd --user"
+    step = Step(f"{scope}", "it runs the service and syncd@NAME".replace("NAME", ctx.a.name))
+    why_not = ctx.systemctl.reachable()
+    if why_not:
+        step.blocked = (f"{scope} does not answer ({why_not}): syncd install needs a booted systemd; run it on "
+                        "the server itself (in a container without systemd as PID 1: --scope user under a "
+                        "systemd --user of root)")
+    return step
+
+
 def step_group(ctx: Ctx) -> Step:
     g = ctx.a.group
     step = Step(f"admin group {g}", "its members (the people who look after the service) edit the tree without root")
@@ -606,7 +618,7 @@ def step_daemon(ctx: Ctx) -> Step:
 def steps_for(ctx: Ctx) -> list[Callable[[Ctx], Step | None]]:
     a = ctx.a
     return [
-        step_group, step_user, *([step_admins] if a.admins else []),
+        step_systemd, step_group, step_user, *([step_admins] if a.admins else []),
         *([step_push_repo] if a.push_repo else []),
         step_tree, *([step_local_branch] if a.local_branch else []),
         *([step_environment] if _venv_dir(a) else []),
@@ -688,6 +700,9 @@ def plan(ctx: Ctx) -> list[Step]:
 
 
 def show(step: Step, verb: str) -> None:
+    if step.blocked and not step.changes:
+        print(f"== {step.title}")
+        return
     if not step.changes:
         print(f"== {step.title}: ok" + (f" ({step.note})" if step.note else ""))
         return

@@ -45,6 +45,14 @@ class Systemctl:
     def reset_failed(self, unit: str) -> None:
         self.run("reset-failed", unit, check=False)
 
+    def reachable(self) -> str | None:
+        """None when the manager answers, else why not (systemctl's own words)."""
+        proc = self.run("is-system-running", check=False, timeout=30)
+        state = proc.stdout.strip()
+        if state in ("initializing", "starting", "running", "degraded", "maintenance"):
+            return None
+        return (proc.stderr.strip().splitlines() or [state or "no answer"])[-1]
+
     def enable_now(self, unit: str) -> None:
         self.run("enable", "--now", unit)
 
