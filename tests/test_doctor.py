@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, git
+from helpers import PYTHON, git
 from syncd.config import load_config
 from syncd.doctor import Subject, run_checks
 from syncd.doctor import config as config_check
@@ -398,7 +398,7 @@ def test_doctor_command_against_a_real_unit(deployment):
     text = d.syncd("doctor").stdout
     assert "FAIL user-group" in text and "-> fix: User=" in text and "ok   unit-loads" in text
     d.unit_file.write_text(d.unit_file.read_text().replace("ExecStart=", "ExecStart=relative/"))
-    from conftest import systemctl
+    from helpers import systemctl
 
     systemctl("daemon-reload")
     results = {r["check"]: r for r in json.loads(d.syncd("doctor", "--json", check=1).stdout)}

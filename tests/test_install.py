@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, git, systemctl
+from helpers import PYTHON, git, systemctl
 from syncd.config import load_config
 from syncd.install.record import CREATE, EDITED, SAME, UPDATE, Record
 from syncd.install.templates import Answers, config_text, daemon_dropin, daemon_unit, exec_argv, exec_word, \
