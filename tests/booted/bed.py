@@ -157,7 +157,8 @@ def _source_files() -> list[str]:
     """syncd's own files as they are in this checkout (tracked and new, not ignored)."""
     out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                          capture_output=True, check=True).stdout
-    return [f for f in out.decode().split("\0") if f and (REPO / f).is_file()]
+    # Links too: syncd/data/units is one (to units/), and the package's units come through it.
+    return [f for f in out.decode().split("\0") if f and ((REPO / f).is_file() or (REPO / f).is_symlink())]
 
 
 @dataclass
