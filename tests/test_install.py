@@ -162,7 +162,10 @@ def test_without_systemd_nothing_is_done_and_it_says_why(tmp_path):
 # -- a whole run ------------------------------------------------------------------------------------
 
 def free_privileged_port() -> int:
-    for port in range(990, 900, -1):
+    """A random free one: other runs of this suite on the host (other worktrees) pick theirs too."""
+    import random
+
+    for port in random.sample(range(600, 1000), 400):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -429,7 +432,6 @@ def plant_unopenable_secrets(s: Server):
     seal_value(f, "PASSWORD", "x")
     (s.tree / "prod.env.enc").write_bytes(f.to_bytes())
     owner = __import__("pwd").getpwnam(s.name)
-    s.syncd("pause")  # the daemon would try to deploy the new local commit
     git(s.tree, "add", "prod.env.enc", user=owner)
     git(s.tree, "commit", "--quiet", "-m", "secrets", user=owner)
     saved = s.config.read_bytes()
@@ -438,7 +440,6 @@ def plant_unopenable_secrets(s: Server):
     def fix():
         s.config.write_bytes(saved)
         git(s.tree, "reset", "--quiet", "--hard", "HEAD~1", user=owner)
-        s.syncd("resume")
     return fix
 
 
@@ -462,6 +463,7 @@ def plant_unit_that_does_not_load(s: Server):
     (plant_unit_that_does_not_load, "unit-loads", "systemd-analyze verify"),
 ])
 def test_doctor_reports_each_planted_problem_with_its_fix(server, plant, check, fix_words):
+    server.syncd("pause")  # a sync meanwhile would record the planted problem as its last result
     undo = plant(server)
     try:
         code, results = server.doctor()
@@ -469,6 +471,7 @@ def test_doctor_reports_each_planted_problem_with_its_fix(server, plant, check, 
         assert fix_words in results[check]["fix"], results[check]
     finally:
         undo()
+        server.syncd("resume")
     code, results = server.doctor()
     assert code == 0, {k: v for k, v in results.items() if not v["ok"]}
 

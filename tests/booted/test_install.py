@@ -137,6 +137,7 @@ PLANTS = {
 def test_doctor_reports_a_planted_problem_and_passes_once_fixed(fresh, problem):
     plant, undo, check, fix = PLANTS[problem]
     m = fresh.m
+    m.sh("syncd --config /etc/syncd/pipeline.toml pause")  # a sync meanwhile would record the problem
     m.sh(plant)
     try:
         code, results = doctor(m)
@@ -145,6 +146,7 @@ def test_doctor_reports_a_planted_problem_and_passes_once_fixed(fresh, problem):
         assert m.run("syncd doctor pipeline").stdout.count("FAIL") >= 1
     finally:
         m.sh(undo)
+        m.sh("syncd --config /etc/syncd/pipeline.toml resume")
     code, results = doctor(m)
     assert code == 0, (problem, {k: v for k, v in results.items() if not v["ok"]})
 
