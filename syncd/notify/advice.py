@@ -15,8 +15,8 @@ ADVICE: tuple[tuple[str, str], ...] = (
      "and set it back"),
     (r"^blocked: upstream \S+ is quarantined", "push a fix (any new commit); or syncd rollback / deploy an older "
      "one on purpose"),
-    (r"^blocked: upstream commit \S+ has no good", "sign it (git commit -S, git rebase --exec 'git commit --amend "
-     "-S --no-edit') or add the key"),
+    (r"^blocked: commit \S+ \(upstream\) has no good", "sign it (git commit -S, git rebase --exec 'git commit "
+     "--amend -S --no-edit'; a merge: git merge -S) or add the key"),
     (r"^blocked: .*is not among its recipients", "syncd secrets recipients FILE --add syncd1:... --key "
      "ANOTHER_KEY, commit, push"),
     (r"^blocked: [^ ]+\.enc:\d+:", "syncd secrets show FILE --key KEY on the server; fix with syncd secrets set"),
