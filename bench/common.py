@@ -36,18 +36,33 @@ os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "
 
 # The developer (root here) commits with a fixed identity and no machine-wide git config.
 _GITCONFIG = Path(tempfile.mkdtemp(prefix="syncd-bench-git-")) / "gitconfig"
-_GITCONFIG.write_text("[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = master\n"
-                      "[user]\n\tname = Dev\n\temail = dev@example.org\n[gc]\n\tauto = 0\n")
-GIT_ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(_GITCONFIG),
-               GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.org",
-               GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.org")
+_GITCONFIG.write_text(
+    "[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = master\n"
+    "[user]\n\tname = Dev\n\temail = dev@example.org\n[gc]\n\tauto = 0\n"
+)
+GIT_ENV = dict(
+    os.environ,
+    GIT_CONFIG_NOSYSTEM="1",
+    GIT_CONFIG_GLOBAL=str(_GITCONFIG),
+    GIT_AUTHOR_NAME="Dev",
+    GIT_AUTHOR_EMAIL="dev@example.org",
+    GIT_COMMITTER_NAME="Dev",
+    GIT_COMMITTER_EMAIL="dev@example.org",
+)
 
 
 # -- small helpers -------------------------------------------------------------------------------
 
+
 def run(argv, *, cwd=None, env=None, input=None, check=True, capture=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, input=input,
-                          capture_output=capture, stdin=None if input is not None else subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=env,
+        input=input,
+        capture_output=capture,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
     if check and proc.returncode != 0:
         err = proc.stderr.decode(errors="replace") if capture else ""
         raise RuntimeError(f"{' '.join(map(str, argv))} exited {proc.returncode}: {err[-2000:]}")
@@ -83,6 +98,7 @@ def cpu_children() -> float:
 
 # -- machine and results -------------------------------------------------------------------------
 
+
 def _first_line(argv) -> str | None:
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -113,7 +129,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "ram_gib": ram,
         "kernel": platform.release(),
-        "os": _first_line(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""]),
+        "os": _first_line(["sh", "-c", '. /etc/os-release && echo "$PRETTY_NAME"']),
         "python": platform.python_version(),
         "git": _first_line(["git", "--version"]),
         "systemd": _first_line(["systemctl", "--version"]),
@@ -135,6 +151,7 @@ def write_result(name: str, data: dict) -> Path:
 
 def table(headers: list[str], rows: list[list]) -> str:
     """A Markdown table (readable on a terminal too)."""
+
     def cell(v):
         if isinstance(v, float):
             if abs(v) < 0.01:
@@ -144,13 +161,16 @@ def table(headers: list[str], rows: list[list]) -> str:
 
     text = [[cell(v) for v in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(headers)]
-    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
-           "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out = [
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     out += ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in text]
     return "\n".join(out)
 
 
 # -- the environment: systemd --user, a service user ---------------------------------------------
+
 
 class Env:
     """A private user manager (or the one already reachable) and the service user."""
@@ -177,8 +197,19 @@ def service_user():
     try:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
-        run(["useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin",
-             "--home-dir", "/nonexistent", "--no-create-home", SERVICE_USER])
+        run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--home-dir",
+                "/nonexistent",
+                "--no-create-home",
+                SERVICE_USER,
+            ]
+        )
         return pwd.getpwnam(SERVICE_USER)
 
 
@@ -186,13 +217,13 @@ def service_user():
 
 # The pipeline answers on a TCP port once it has read its version: "the new version answers" is
 # what both syncd (health.tcp) and the manual way (wait_until_answering) wait for.
-APP = '''\
+APP = """\
 import os, socket
 open("VERSION").read()
 server = socket.create_server(("127.0.0.1", int(os.environ["BENCH_PORT"])))
 while True:
     server.accept()[0].close()
-'''
+"""
 
 
 def free_port() -> int:
@@ -217,8 +248,11 @@ def wait_until_answering(port: int, timeout: float = 30.0) -> None:
 def fast_import_repo(bare: Path, files: int) -> None:
     """A bare repo whose master holds `files` small files (1 000 per directory) plus app.py, VERSION."""
     git(bare.parent, "init", "--quiet", "--bare", "--initial-branch=master", str(bare))
-    chunks = [b"commit refs/heads/master\n", b"committer Dev <dev@example.org> 1700000000 +0000\n",
-              b"data 8\ninitial\n"]
+    chunks = [
+        b"commit refs/heads/master\n",
+        b"committer Dev <dev@example.org> 1700000000 +0000\n",
+        b"data 8\ninitial\n",
+    ]
 
     def inline(path: str, data: bytes):
         chunks.append(f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n")
@@ -228,14 +262,17 @@ def fast_import_repo(bare: Path, files: int) -> None:
     for i in range(files - 2):
         inline(f"data/d{i // 1000:03d}/f{i:06d}.txt", f"file {i}\n".encode())
     chunks.append(b"\n")
-    run(["git", "fast-import", "--quiet"], cwd=bare, env=dict(GIT_ENV, HOME=str(bare)), input=b"".join(chunks))
+    run(
+        ["git", "fast-import", "--quiet"], cwd=bare, env=dict(GIT_ENV, HOME=str(bare)), input=b"".join(chunks)
+    )
 
 
 class Tree:
     """A server working tree (clone of origin, branch `local` with a commit of its own), a unit."""
 
-    def __init__(self, env: Env, base: Path, origin: Path, name: str, *, settle: str = "0.2s",
-                 extra_config: str = ""):
+    def __init__(
+        self, env: Env, base: Path, origin: Path, name: str, *, settle: str = "0.2s", extra_config: str = ""
+    ):
         self.env, self.base, self.origin, self.name = env, base, origin, name
         self.path = base / name
         self.state = base / f"{name}-state"
@@ -254,7 +291,8 @@ class Tree:
         self.unit_file.write_text(
             "[Unit]\nDescription=syncd benchmark pipeline\n# many restarts in a few seconds are the point of a benchmark\nStartLimitIntervalSec=0\n\n[Service]\n"
             f"ExecStart={PYTHON} {self.path}/app.py\nWorkingDirectory={self.path}\nRestart=on-failure\n"
-            f"Environment=BENCH_PORT={self.port}\n")
+            f"Environment=BENCH_PORT={self.port}\n"
+        )
         systemctl("daemon-reload")
         systemctl("start", self.unit)
         wait_until_answering(self.port)
@@ -266,12 +304,21 @@ class Tree:
             f'[repo]\npath = "{self.path}"\nlocal_branch = "local"\n\n'
             f'[service]\nunit = "{self.unit}"\nscope = "user"\nowner = "{u}:{u}"\n\n'
             f'[health]\ntimeout = "30s"\nsettle = "{settle}"\ntcp = "127.0.0.1:{self.port}"\n\n'
-            f'[state]\ndir = "{self.state}"\n' + extra)
+            f'[state]\ndir = "{self.state}"\n' + extra
+        )
 
     def syncd(self, *args, check=True, verbose=True, extra_env=None) -> subprocess.CompletedProcess:
-        argv = [PYTHON, "-m", "syncd", "--config", str(self.config)] + (["-v"] if verbose else []) + list(args)
-        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                              env=dict(os.environ, **(extra_env or {})), timeout=600)
+        argv = (
+            [PYTHON, "-m", "syncd", "--config", str(self.config)] + (["-v"] if verbose else []) + list(args)
+        )
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, **(extra_env or {})),
+            timeout=600,
+        )
         if check and proc.returncode != 0:
             raise RuntimeError(f"syncd {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
         return proc
@@ -290,13 +337,22 @@ def commit_to_origin(origin: Path, files: dict[str, str], message: str = "change
     """A one-commit push, made with fast-import straight into the bare origin (no checkout needed)."""
     parent = git(origin, "rev-parse", "refs/heads/master")
     data = message.encode()
-    chunks = [b"commit refs/heads/master\n", b"committer Dev <dev@example.org> %d +0000\n" % int(time.time()),
-              b"data %d\n" % len(data) + data + b"\n", f"from {parent}\n".encode()]
+    chunks = [
+        b"commit refs/heads/master\n",
+        b"committer Dev <dev@example.org> %d +0000\n" % int(time.time()),
+        b"data %d\n" % len(data) + data + b"\n",
+        f"from {parent}\n".encode(),
+    ]
     for path, text in files.items():
         blob = text.encode()
         chunks.append(f"M 100644 inline {path}\ndata {len(blob)}\n".encode() + blob + b"\n")
     chunks.append(b"\n")
-    run(["git", "fast-import", "--quiet"], cwd=origin, env=dict(GIT_ENV, HOME=str(origin)), input=b"".join(chunks))
+    run(
+        ["git", "fast-import", "--quiet"],
+        cwd=origin,
+        env=dict(GIT_ENV, HOME=str(origin)),
+        input=b"".join(chunks),
+    )
     return git(origin, "rev-parse", "refs/heads/master")
 
 
@@ -304,8 +360,13 @@ def run_lines(argv, extra_env=None) -> tuple[float, list[tuple[float, str]], int
     """Run argv with stdout+stderr merged and unbuffered; each line with its arrival time (s after start)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     lines = []
     for raw in proc.stdout:
         lines.append((time.perf_counter() - t0, raw.decode(errors="replace").rstrip("\n")))

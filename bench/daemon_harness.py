@@ -33,7 +33,9 @@ class NotifyListener:
             except OSError:
                 return
             now = time.perf_counter()
-            fields = dict(line.split("=", 1) for line in data.decode("utf-8", "replace").splitlines() if "=" in line)
+            fields = dict(
+                line.split("=", 1) for line in data.decode("utf-8", "replace").splitlines() if "=" in line
+            )
             with self._cond:
                 self.messages.append((now, fields))
                 self._cond.notify_all()
@@ -67,8 +69,9 @@ class DaemonProcess:
         env = dict(os.environ, NOTIFY_SOCKET=str(self.listener.path))
         argv = [PYTHON, "-m", "syncd", "--config", str(config)] + (["-v"] if verbose else []) + ["run"]
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         self.log_path = workdir / "syncd-run.log"
 
     def wait_ready(self, timeout: float = 60.0) -> float:
@@ -87,8 +90,14 @@ class DaemonProcess:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         tick = os.sysconf("SC_CLK_TCK")
         utime, stime, cutime, cstime = (int(x) / tick for x in fields[11:15])
-        return {"rss_kib": rss, "self_cpu_s": utime + stime, "children_cpu_s": cutime + cstime,
-                "threads": int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))}
+        return {
+            "rss_kib": rss,
+            "self_cpu_s": utime + stime,
+            "children_cpu_s": cutime + cstime,
+            "threads": int(
+                next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:"))
+            ),
+        }
 
     def tail(self, n: int = 40) -> str:
         self.log.flush()

@@ -23,8 +23,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Env, Tree, commit_to_origin, fast_import_repo, manual_deploy, median, parse_args,  # noqa: E402
-                    run, run_lines, span, table, write_result)
+from common import (
+    PYTHON,
+    Env,
+    Tree,
+    commit_to_origin,
+    fast_import_repo,
+    manual_deploy,
+    median,
+    parse_args,  # noqa: E402
+    run,
+    run_lines,
+    span,
+    table,
+    write_result,
+)
 
 NAME = "deploy_scaling"
 STEP_DONE = re.compile(r"^step (\w+) done")
@@ -37,14 +50,25 @@ def syncd_deploy(tree: Tree) -> dict:
         raise RuntimeError("syncd sync failed:\n" + "\n".join(line for _, line in lines[-40:]))
     restart_judge = span(lines, "-> restart", "step judge done")
     chown = span(lines, "-> chown changed", "step chown_changed done")
-    git_steps = span(lines, "-> preflight", "step decide done") + span(lines, "-> move tree", "step move_tree done")
+    git_steps = span(lines, "-> preflight", "step decide done") + span(
+        lines, "-> move tree", "step move_tree done"
+    )
     steps = {m.group(1): t for t, line in lines if (m := STEP_DONE.search(line))}
-    starts = {name: next((t for t, line in lines if line.startswith(f"-> {name.replace('_', ' ')}")), None)
-              for name in steps}
+    starts = {
+        name: next((t for t, line in lines if line.startswith(f"-> {name.replace('_', ' ')}")), None)
+        for name in steps
+    }
     per_step = {name: round(end - starts[name], 4) for name, end in steps.items() if starts[name] is not None}
     first = next((t for t, line in lines if line.startswith("-> ")), 0.0)
-    return {"total": wall, "restart_judge": restart_judge, "own": wall - restart_judge, "chown": chown,
-            "git": git_steps, "startup": first, "steps": per_step}
+    return {
+        "total": wall,
+        "restart_judge": restart_judge,
+        "own": wall - restart_judge,
+        "chown": chown,
+        "git": git_steps,
+        "startup": first,
+        "steps": per_step,
+    }
 
 
 def bench_size(env: Env, files: int, reps: int) -> dict:
@@ -71,8 +95,14 @@ def bench_size(env: Env, files: int, reps: int) -> dict:
                 into.append(syncd_deploy(syncd_tree))
                 manual.append(manual_deploy(manual_tree, owner))
         assert syncd_tree.head() != manual_tree.head() or True  # both are merges of the same upstream
-        return {"files": files, "reps": reps, "setup_s": round(setup, 1),
-                "syncd_settle_0.2": s_settle, "syncd_settle_0": s_zero, "manual": manual}
+        return {
+            "files": files,
+            "reps": reps,
+            "setup_s": round(setup, 1),
+            "syncd_settle_0.2": s_settle,
+            "syncd_settle_0": s_zero,
+            "manual": manual,
+        }
     finally:
         syncd_tree.close()
         manual_tree.close()
@@ -119,25 +149,63 @@ def main(argv=None) -> dict:
             rows.append(summarise(raw))
     finally:
         env.close()
-    headers = ["files", "syncd s (settle 0.2)", "syncd s (settle 0)", "manual s (until it answers)",
-               "syncd/manual (settle 0)", "syncd/manual (settle 0.2)", "syncd own s", "  of which git",
-               "  of which chown", "manual own s (git+chown -R)", "  of which chown -R",
-               "manual restart s", "manual wait to answer s"]
-    text = table(headers, [[r["files"], r["syncd_s"], r["syncd_settle0_s"], r["manual_s"],
-                            f"{r['ratio_syncd_settle0_over_manual']:.2f}", f"{r['ratio_syncd_over_manual']:.2f}",
-                            r["syncd_own_s"], r["syncd_git_s"], r["syncd_chown_s"], r["manual_own_s"],
-                            r["manual_chown_s"], r["manual_restart_s"], r["manual_answer_s"]] for r in rows])
+    headers = [
+        "files",
+        "syncd s (settle 0.2)",
+        "syncd s (settle 0)",
+        "manual s (until it answers)",
+        "syncd/manual (settle 0)",
+        "syncd/manual (settle 0.2)",
+        "syncd own s",
+        "  of which git",
+        "  of which chown",
+        "manual own s (git+chown -R)",
+        "  of which chown -R",
+        "manual restart s",
+        "manual wait to answer s",
+    ]
+    text = table(
+        headers,
+        [
+            [
+                r["files"],
+                r["syncd_s"],
+                r["syncd_settle0_s"],
+                r["manual_s"],
+                f"{r['ratio_syncd_settle0_over_manual']:.2f}",
+                f"{r['ratio_syncd_over_manual']:.2f}",
+                r["syncd_own_s"],
+                r["syncd_git_s"],
+                r["syncd_chown_s"],
+                r["manual_own_s"],
+                r["manual_chown_s"],
+                r["manual_restart_s"],
+                r["manual_answer_s"],
+            ]
+            for r in rows
+        ],
+    )
     print(text)
     steps = list(rows[-1]["syncd_steps_s"])
-    step_text = table(["files", "start-up (python, imports, config)"] + steps,
-                      [[r["files"], r["syncd_startup_s"]] + [r["syncd_steps_s"].get(k, 0.0) for k in steps] for r in rows])
+    step_text = table(
+        ["files", "start-up (python, imports, config)"] + steps,
+        [[r["files"], r["syncd_startup_s"]] + [r["syncd_steps_s"].get(k, 0.0) for k in steps] for r in rows],
+    )
     print("  syncd's steps with settle 0 (median seconds; start-up = process start to the first step):")
     print(step_text)
     text += "\n\nsyncd sync (settle 0), median seconds per step:\n\n" + step_text
-    write_result(NAME, {"quick": args.quick, "summary": rows, "raw": raws, "table": text,
-                        "notes": "median over repetitions; syncd own = wall - (restart + health judge); "
-                                 "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart, "
-                                 "then a wait until the new version answers on its port"})
+    write_result(
+        NAME,
+        {
+            "quick": args.quick,
+            "summary": rows,
+            "raw": raws,
+            "table": text,
+            "notes": "median over repetitions; syncd own = wall - (restart + health judge); "
+            "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart, "
+            "then a wait until the new version answers on its port",
+        },
+    )
     return {"table": text, "summary": rows}
 
 

@@ -59,7 +59,9 @@ def main(argv=None) -> dict:
                     samples.append({"polls": n, "t": time.perf_counter() - t_start, **daemon.stat()})
                     target += every
                 time.sleep(0.01)
-            errors = [s for _, s in daemon.listener.statuses() if s.startswith(("error", "blocked", "rolled"))]
+            errors = [
+                s for _, s in daemon.listener.statuses() if s.startswith(("error", "blocked", "rolled"))
+            ]
         finally:
             rc = daemon.stop()
             tree.close()
@@ -70,21 +72,45 @@ def main(argv=None) -> dict:
     self_cpu = (last["self_cpu_s"] - first["self_cpu_s"]) / done
     child_cpu = (last["children_cpu_s"] - first["children_cpu_s"]) / done
     wall = last["t"] / done
-    rows = [[s["polls"] - first["polls"], s["rss_kib"] / 1024, s["self_cpu_s"], s["children_cpu_s"], s["threads"]]
-            for s in samples]
-    text = table(["idle polls", "RSS MiB", "daemon CPU s (cum.)", "git children CPU s (cum.)", "threads"], rows)
-    summary = table(["per idle poll", "value"], [
-        ["daemon CPU (python) ms", self_cpu * 1000], ["git children CPU ms", child_cpu * 1000],
-        ["total CPU ms", (self_cpu + child_cpu) * 1000], ["wall ms (back to back)", wall * 1000],
-        ["RSS after start MiB", first["rss_kib"] / 1024], [f"RSS after {done} polls MiB", last["rss_kib"] / 1024],
-        ["RSS growth KiB", last["rss_kib"] - first["rss_kib"]]])
+    rows = [
+        [s["polls"] - first["polls"], s["rss_kib"] / 1024, s["self_cpu_s"], s["children_cpu_s"], s["threads"]]
+        for s in samples
+    ]
+    text = table(
+        ["idle polls", "RSS MiB", "daemon CPU s (cum.)", "git children CPU s (cum.)", "threads"], rows
+    )
+    summary = table(
+        ["per idle poll", "value"],
+        [
+            ["daemon CPU (python) ms", self_cpu * 1000],
+            ["git children CPU ms", child_cpu * 1000],
+            ["total CPU ms", (self_cpu + child_cpu) * 1000],
+            ["wall ms (back to back)", wall * 1000],
+            ["RSS after start MiB", first["rss_kib"] / 1024],
+            [f"RSS after {done} polls MiB", last["rss_kib"] / 1024],
+            ["RSS growth KiB", last["rss_kib"] - first["rss_kib"]],
+        ],
+    )
     print(text)
     print(summary)
     print(f"  READY after {ready_s:.2f}s; error statuses: {len(errors)}; daemon exit {rc}")
-    write_result(NAME, {"quick": args.quick, "polls": done, "interval": "0.05s (back to back)", "samples": samples,
-                        "per_poll": {"daemon_cpu_s": self_cpu, "children_cpu_s": child_cpu, "wall_s": wall},
-                        "rss_start_kib": first["rss_kib"], "rss_end_kib": last["rss_kib"], "ready_s": ready_s,
-                        "errors": errors, "daemon_exit": rc, "table": text, "summary": summary})
+    write_result(
+        NAME,
+        {
+            "quick": args.quick,
+            "polls": done,
+            "interval": "0.05s (back to back)",
+            "samples": samples,
+            "per_poll": {"daemon_cpu_s": self_cpu, "children_cpu_s": child_cpu, "wall_s": wall},
+            "rss_start_kib": first["rss_kib"],
+            "rss_end_kib": last["rss_kib"],
+            "ready_s": ready_s,
+            "errors": errors,
+            "daemon_exit": rc,
+            "table": text,
+            "summary": summary,
+        },
+    )
     return {"table": text + "\n\n" + summary}
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (Env, Tree, fast_import_repo, git, median, parse_args, run, table, write_result)  # noqa: E402
+from common import Env, Tree, fast_import_repo, git, median, parse_args, run, table, write_result  # noqa: E402
 from daemon_harness import DaemonProcess  # noqa: E402
 
 NAME = "push_latency"
-SCHEDULE = '\n[schedule]\ninterval = 0\nwatch = true\n'
+SCHEDULE = "\n[schedule]\ninterval = 0\nwatch = true\n"
 
 
 def main(argv=None) -> dict:
@@ -60,14 +60,30 @@ def main(argv=None) -> dict:
                 deploying = daemon.wait_status(("deploying ",), t0, 30)
                 done = daemon.wait_status(("healthy at", "rolled back", "blocked", "error"), t0, 60)
                 status = json.loads(tree.syncd("status", "--json", verbose=False).stdout)
-                ok = (done is not None and done[1]["STATUS"].startswith("healthy")
-                      and status.get("result") == "deployed" and status.get("upstream") == sha)
+                ok = (
+                    done is not None
+                    and done[1]["STATUS"].startswith("healthy")
+                    and status.get("result") == "deployed"
+                    and status.get("upstream") == sha
+                )
                 if not ok or start is None or deploying is None:
-                    failures.append({"push": i, "sha": sha, "status": status,
-                                     "last": done[1].get("STATUS") if done else None})
+                    failures.append(
+                        {
+                            "push": i,
+                            "sha": sha,
+                            "status": status,
+                            "last": done[1].get("STATUS") if done else None,
+                        }
+                    )
                     continue
-                samples.append({"push_s": t1 - t0, "start_s": start[0] - t1, "deploying_s": deploying[0] - t1,
-                                "healthy_s": done[0] - t1})
+                samples.append(
+                    {
+                        "push_s": t1 - t0,
+                        "start_s": start[0] - t1,
+                        "deploying_s": deploying[0] - t1,
+                        "healthy_s": done[0] - t1,
+                    }
+                )
                 time.sleep(0.3)  # let the daemon go idle (and show any spurious extra sync)
             extra = [s for t, s in daemon.listener.statuses() if s.startswith("up to date")]
         finally:
@@ -80,26 +96,45 @@ def main(argv=None) -> dict:
         xs = [s[key] for s in samples]
         return [median(xs), min(xs), max(xs)] if xs else [float("nan")] * 3
 
-    rows = [["syncd run, watch (push -> deploy starts)", *col("start_s")],
-            ["syncd run, watch (push -> first mutation)", *col("deploying_s")],
-            ["syncd run, watch (push -> healthy, settle 0.2 s)", *col("healthy_s")],
-            ["syncd run, polling only, interval 60 s (+<=6 s jitter)*", "30", "0", "66"],
-            ["cron + script every minute*", "30", "0", "60"],
-            ["manual ssh + commands", "human", "-", "-"]]
-    text = table([f"latency from `git push` returning ({len(samples)} pushes)", "median s", "min s", "max s"], rows)
+    rows = [
+        ["syncd run, watch (push -> deploy starts)", *col("start_s")],
+        ["syncd run, watch (push -> first mutation)", *col("deploying_s")],
+        ["syncd run, watch (push -> healthy, settle 0.2 s)", *col("healthy_s")],
+        ["syncd run, polling only, interval 60 s (+<=6 s jitter)*", "30", "0", "66"],
+        ["cron + script every minute*", "30", "0", "60"],
+        ["manual ssh + commands", "human", "-", "-"],
+    ]
+    text = table(
+        [f"latency from `git push` returning ({len(samples)} pushes)", "median s", "min s", "max s"], rows
+    )
     print(text)
-    print("  * computed, not measured: a push lands at a uniformly random point of the polling period, so the "
-          "wait before the deploy starts is uniform on [0, period]; add the deploy itself.")
-    print(f"  READY after {ready_s:.2f}s; failed pushes: {len(failures)}; up-to-date syncs seen: {len(extra)}; "
-          f"daemon exit {rc}; git push itself median {median([s['push_s'] for s in samples]):.3f}s")
-    write_result(NAME, {"quick": args.quick, "pushes": pushes, "samples": samples, "failures": failures,
-                        "ready_s": ready_s, "daemon_exit": rc, "up_to_date_statuses": len(extra), "table": text,
-                        "alternatives": {"cron_every_minute": "uniform 0-60 s before the script starts: median 30, "
-                                         "max 60 (analytic)",
-                                         "syncd_polling_60s": "uniform 0-60 s plus apscheduler jitter up to 10% "
-                                         "(6 s): median ~30, max ~66 (analytic)",
-                                         "manual_ssh": "human time: until someone notices, logs in and types; "
-                                         "not measurable"}})
+    print(
+        "  * computed, not measured: a push lands at a uniformly random point of the polling period, so the "
+        "wait before the deploy starts is uniform on [0, period]; add the deploy itself."
+    )
+    print(
+        f"  READY after {ready_s:.2f}s; failed pushes: {len(failures)}; up-to-date syncs seen: {len(extra)}; "
+        f"daemon exit {rc}; git push itself median {median([s['push_s'] for s in samples]):.3f}s"
+    )
+    write_result(
+        NAME,
+        {
+            "quick": args.quick,
+            "pushes": pushes,
+            "samples": samples,
+            "failures": failures,
+            "ready_s": ready_s,
+            "daemon_exit": rc,
+            "up_to_date_statuses": len(extra),
+            "table": text,
+            "alternatives": {
+                "cron_every_minute": "uniform 0-60 s before the script starts: median 30, max 60 (analytic)",
+                "syncd_polling_60s": "uniform 0-60 s plus apscheduler jitter up to 10% "
+                "(6 s): median ~30, max ~66 (analytic)",
+                "manual_ssh": "human time: until someone notices, logs in and types; not measurable",
+            },
+        },
+    )
     return {"table": text}
 
 

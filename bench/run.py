@@ -35,12 +35,22 @@ def daemon_available() -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, few repetitions (< 2 min)")
-    parser.add_argument("--only", action="append", choices=BENCHMARKS, metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: small sizes, few repetitions (< 2 min)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        print("bench/run.py needs root: it chowns trees to a system user and runs git as that user", file=sys.stderr)
+        print(
+            "bench/run.py needs root: it chowns trees to a system user and runs git as that user",
+            file=sys.stderr,
+        )
         return 2
     from common import machine_info, RESULTS
 
@@ -68,8 +78,13 @@ def main(argv=None) -> int:
             sections.append(f"### {name}\n\nFAILED (see the run's output)\n")
     total = time.perf_counter() - t_all
     RESULTS.mkdir(parents=True, exist_ok=True)
-    header = ("# Benchmark results" + (" (--quick)" if args.quick else "") + "\n\n"
-              + "\n".join(f"- {k}: {v}" for k, v in machine.items()) + f"\n- total run time: {total:.0f} s\n\n")
+    header = (
+        "# Benchmark results"
+        + (" (--quick)" if args.quick else "")
+        + "\n\n"
+        + "\n".join(f"- {k}: {v}" for k, v in machine.items())
+        + f"\n- total run time: {total:.0f} s\n\n"
+    )
     # Only a full run rewrites summary.md: a partial or quick one must not replace its figures.
     partial = args.quick or args.only
     (RESULTS / ("summary-partial.md" if partial else "summary.md")).write_text(header + "\n".join(sections))

@@ -19,8 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (PYTHON, Env, Tree, commit_to_origin, fast_import_repo, median, parse_args, run,  # noqa: E402
-                    table, write_result)
+from common import (
+    PYTHON,
+    Env,
+    Tree,
+    commit_to_origin,
+    fast_import_repo,
+    median,
+    parse_args,
+    run,  # noqa: E402
+    table,
+    write_result,
+)
 
 NAME = "secrets_deploy"
 COUNT = 1000
@@ -92,7 +102,11 @@ def main(argv=None) -> dict:
             s_plain, s_secret = [], []
             for i in range(n_sync):
                 commit_to_origin(origin, {"VERSION": f"s{i}\n"})
-                for tree, into in ((plain, s_plain), (secret, s_secret)) if i % 2 else ((secret, s_secret), (plain, s_plain)):
+                for tree, into in (
+                    ((plain, s_plain), (secret, s_secret))
+                    if i % 2
+                    else ((secret, s_secret), (plain, s_plain))
+                ):
                     t0 = time.perf_counter()
                     tree.syncd("sync", verbose=False)
                     into.append(time.perf_counter() - t0)
@@ -106,20 +120,43 @@ def main(argv=None) -> dict:
         env.close()
     rows = [
         ["render() in process (warm)", median(r_plain), median(r_secret), median(r_secret) - median(r_plain)],
-        ["`syncd render` process (cold)", median(c_plain), median(c_secret), median(c_secret) - median(c_plain)],
-        ["`syncd sync` deploy, settle 0", median(s_plain), median(s_secret), median(s_secret) - median(s_plain)],
+        [
+            "`syncd render` process (cold)",
+            median(c_plain),
+            median(c_secret),
+            median(c_secret) - median(c_plain),
+        ],
+        [
+            "`syncd sync` deploy, settle 0",
+            median(s_plain),
+            median(s_secret),
+            median(s_secret) - median(s_plain),
+        ],
     ]
     text = table([f"{COUNT} secrets", "without s", "with s", "added s"], rows)
     print(text)
     worst = max(r[3] for r in rows)
     verdict = "PASS" if worst < 0.2 else "FAIL"
-    print(f"  goal: < 0.2 s added -> {verdict} (worst {worst:.3f} s); sealing {COUNT} values took {seal_s:.2f} s; "
-          f"secrets file {len(data)} bytes; delivered lines {delivered}")
-    write_result(NAME, {"quick": args.quick, "count": COUNT, "file_bytes": len(data), "seal_s": seal_s,
-                        "delivered_lines": delivered, "goal_s": 0.2, "verdict": verdict, "table": text,
-                        "render_warm": {"without": r_plain, "with": r_secret},
-                        "render_cli_cold": {"without": c_plain, "with": c_secret},
-                        "sync": {"without": s_plain, "with": s_secret}})
+    print(
+        f"  goal: < 0.2 s added -> {verdict} (worst {worst:.3f} s); sealing {COUNT} values took {seal_s:.2f} s; "
+        f"secrets file {len(data)} bytes; delivered lines {delivered}"
+    )
+    write_result(
+        NAME,
+        {
+            "quick": args.quick,
+            "count": COUNT,
+            "file_bytes": len(data),
+            "seal_s": seal_s,
+            "delivered_lines": delivered,
+            "goal_s": 0.2,
+            "verdict": verdict,
+            "table": text,
+            "render_warm": {"without": r_plain, "with": r_secret},
+            "render_cli_cold": {"without": c_plain, "with": c_secret},
+            "sync": {"without": s_plain, "with": s_secret},
+        },
+    )
     return {"table": text}
 
 

@@ -68,22 +68,25 @@ class ChownReport:
         parts = [f"{self.changed} changed", f"{self.unchanged} already owned"]
         if self.changed_dirs:
             parts.append(f"{self.changed_dirs} directories changed")
-        for count, what in ((self.skipped_symlink, "symlinks left alone"),
-                            (self.skipped_hardlink, "hard-linked files skipped"),
-                            (self.missing, "missing"), (self.outside, "refused (outside the tree)"),
-                            (self.skipped_other, "special files skipped")):
+        for count, what in (
+            (self.skipped_symlink, "symlinks left alone"),
+            (self.skipped_hardlink, "hard-linked files skipped"),
+            (self.missing, "missing"),
+            (self.outside, "refused (outside the tree)"),
+            (self.skipped_other, "special files skipped"),
+        ):
             if count:
                 parts.append(f"{count} {what}")
         return ", ".join(parts)
 
 
 def parse_owner(owner: str) -> tuple[int, int]:
-    """"user" or "user:group" (names or numeric ids) -> (uid, gid); group defaults to the user's primary group."""
+    """ "user" or "user:group" (names or numeric ids) -> (uid, gid); group defaults to the user's primary group."""
     if not isinstance(owner, str) or not owner.strip():
-        raise ValueError("owner must be \"user\" or \"user:group\"")
+        raise ValueError('owner must be "user" or "user:group"')
     user, sep, group = owner.partition(":")
     if not user:
-        raise ValueError(f"owner {owner!r} has no user (expected \"user\" or \"user:group\")")
+        raise ValueError(f'owner {owner!r} has no user (expected "user" or "user:group")')
     try:
         entry = pwd.getpwnam(user)
         uid, primary_gid = entry.pw_uid, entry.pw_gid
@@ -97,8 +100,9 @@ def parse_owner(owner: str) -> tuple[int, int]:
             primary_gid = None
     if not group:
         if primary_gid is None:
-            raise ValueError(f"owner {owner!r}: user id {uid} has no passwd entry, so no primary group; "
-                             "write \"uid:gid\"")
+            raise ValueError(
+                f'owner {owner!r}: user id {uid} has no passwd entry, so no primary group; write "uid:gid"'
+            )
         return uid, primary_gid
     try:
         return uid, grp.getgrnam(group).gr_gid

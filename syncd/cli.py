@@ -12,13 +12,29 @@ import sys
 from syncd import log
 from syncd.errors import SyncdError
 
-ACTIONS = ("sync", "status", "history", "rollback", "pause", "resume", "render", "run", "demo", "secrets",
-           "install", "doctor")
+ACTIONS = (
+    "sync",
+    "status",
+    "history",
+    "rollback",
+    "pause",
+    "resume",
+    "render",
+    "run",
+    "demo",
+    "secrets",
+    "install",
+    "doctor",
+)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="syncd", description="Keep a systemd service in sync with its git repo.")
-    parser.add_argument("--config", metavar="PATH", help="config file (default $SYNCD_CONFIG or /etc/syncd/syncd.toml)")
+    parser = argparse.ArgumentParser(
+        prog="syncd", description="Keep a systemd service in sync with its git repo."
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default $SYNCD_CONFIG or /etc/syncd/syncd.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Import only the command being run (each import costs start-up time); all of them for help.
@@ -26,7 +42,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name in (chosen,) if chosen else ACTIONS:
         importlib.import_module(f"syncd.actions.{name}").register(sub)
         # `syncd sync --config X` works as well as `syncd --config X sync`.
-        sub.choices[name].add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.choices[name].add_argument(
+            "--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 

@@ -167,11 +167,33 @@ def config_path(cli_value: str | None) -> Path:
 # --------------------------------------------------------------------------------------------
 # Loading
 
-SECTIONS = ("repo", "service", "env", "health", "hooks", "schedule", "state", "notify", "metrics", "drain",
-            "python")
+SECTIONS = (
+    "repo",
+    "service",
+    "env",
+    "health",
+    "hooks",
+    "schedule",
+    "state",
+    "notify",
+    "metrics",
+    "drain",
+    "python",
+)
 KEYS = {
-    "repo": ("path", "remote", "branch", "local_branch", "allow_force_push", "verify",
-             "allowed_signers", "committer", "trust_local_commits", "git_timeout", "fetch_timeout"),
+    "repo": (
+        "path",
+        "remote",
+        "branch",
+        "local_branch",
+        "allow_force_push",
+        "verify",
+        "allowed_signers",
+        "committer",
+        "trust_local_commits",
+        "git_timeout",
+        "fetch_timeout",
+    ),
     "service": ("unit", "scope", "owner", "dropin"),
     "env": ("vars", "files", "secrets", "key", "secrets_delivery", "required"),
     "health": ("timeout", "settle", "tcp", "http", "command", "dicom_echo"),
@@ -185,8 +207,19 @@ KEYS = {
 }
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-UNIT_TYPES = ("service", "socket", "target", "device", "mount", "automount", "swap", "timer",
-              "path", "slice", "scope")
+UNIT_TYPES = (
+    "service",
+    "socket",
+    "target",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "timer",
+    "path",
+    "slice",
+    "scope",
+)
 UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]+)?\.service\Z")
 EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\Z")
 COMMITTER = re.compile(r"[^<>\n]*[^<>\s][^<>\n]* <[^<>\s]+>\Z")
@@ -209,8 +242,10 @@ def load_config(path: Path) -> Config:
 
     for name, value in data.items():
         if name not in SECTIONS:
-            raise src.error(name, "unknown section" + _suggest(name, SECTIONS)
-                            + f"; allowed sections: {', '.join(SECTIONS)}")
+            raise src.error(
+                name,
+                "unknown section" + _suggest(name, SECTIONS) + f"; allowed sections: {', '.join(SECTIONS)}",
+            )
         if not isinstance(value, dict):
             raise src.error(name, f"expected a table ([{name}]), found {_type_name(value)}")
     sections = {name: _Section(src, name, data.get(name, {})) for name in SECTIONS}
@@ -236,7 +271,7 @@ def parse_duration(value) -> float:
     Raises ValueError with a short reason.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected a number of seconds or a string like \"90s\", found {_type_name(value)}")
+        raise ValueError(f'expected a number of seconds or a string like "90s", found {_type_name(value)}')
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d+(\.\d+)?", text):
@@ -246,12 +281,14 @@ def parse_duration(value) -> float:
             while pos < len(text):
                 m = DURATION_PART.match(text, pos)
                 if not m:
-                    raise ValueError(f"{value!r} is not a duration: expected seconds or a string like "
-                                     "\"90s\", \"5m\", \"1h30m\", \"250ms\" (units ms, s, m, h, d)")
+                    raise ValueError(
+                        f"{value!r} is not a duration: expected seconds or a string like "
+                        '"90s", "5m", "1h30m", "250ms" (units ms, s, m, h, d)'
+                    )
                 seconds += float(m.group(1)) * DURATION_UNITS[m.group(2)]
                 pos = m.end()
             if not text:
-                raise ValueError("empty duration: expected seconds or a string like \"90s\"")
+                raise ValueError('empty duration: expected seconds or a string like "90s"')
     else:
         seconds = float(value)
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
@@ -273,8 +310,10 @@ def _repo(s: _Section) -> RepoConfig:
     if s.has("local_branch"):
         kw["local_branch"] = s.ref_name("local_branch", s.get("local_branch", str))
         if kw["local_branch"] == kw.get("branch", "master"):
-            raise s.error("local_branch", "must differ from repo.branch "
-                          "(leave local_branch out to deploy the tracked branch itself)")
+            raise s.error(
+                "local_branch",
+                "must differ from repo.branch (leave local_branch out to deploy the tracked branch itself)",
+            )
     if s.has("allow_force_push"):
         kw["allow_force_push"] = s.get("allow_force_push", bool)
     if s.has("verify"):
@@ -282,24 +321,35 @@ def _repo(s: _Section) -> RepoConfig:
     if s.has("allowed_signers"):
         kw["allowed_signers"] = s.abs_path("allowed_signers", s.get("allowed_signers", str))
     if kw.get("verify") == "ssh" and "allowed_signers" not in kw:
-        raise s.error("allowed_signers", 'required when repo.verify = "ssh": an absolute path to a '
-                      "file in git's allowed-signers format", at_line=False)
+        raise s.error(
+            "allowed_signers",
+            'required when repo.verify = "ssh": an absolute path to a file in git\'s allowed-signers format',
+            at_line=False,
+        )
     if kw.get("verify") == "gpg" and "allowed_signers" not in kw:
-        raise s.error("allowed_signers", 'required when repo.verify = "gpg": an absolute path to the public '
-                      "keys of the allowed signers (gpg --export KEYID... > FILE); only they are trusted",
-                      at_line=False)
+        raise s.error(
+            "allowed_signers",
+            'required when repo.verify = "gpg": an absolute path to the public '
+            "keys of the allowed signers (gpg --export KEYID... > FILE); only they are trusted",
+            at_line=False,
+        )
     if s.has("trust_local_commits"):
         kw["trust_local_commits"] = s.get("trust_local_commits", bool)
         if kw["trust_local_commits"] and "local_branch" not in kw:
-            raise s.error("trust_local_commits", "applies to commits made on repo.local_branch on the server: "
-                          "set local_branch too, or leave trust_local_commits out")
+            raise s.error(
+                "trust_local_commits",
+                "applies to commits made on repo.local_branch on the server: "
+                "set local_branch too, or leave trust_local_commits out",
+            )
     for key in ("git_timeout", "fetch_timeout"):
         if s.has(key):
             kw[key] = s.duration(key, positive=True)
     if s.has("committer"):
         committer = s.get("committer", str)
         if not COMMITTER.match(committer):
-            raise s.error("committer", f'expected "Name <email>", e.g. "syncd <syncd@host>", got {committer!r}')
+            raise s.error(
+                "committer", f'expected "Name <email>", e.g. "syncd <syncd@host>", got {committer!r}'
+            )
         kw["committer"] = committer
     return RepoConfig(**kw)
 
@@ -312,10 +362,18 @@ def _service(s: _Section) -> ServiceConfig:
         kw["owner"] = _owner(s, s.get("owner", str))
     if s.has("dropin"):
         dropin = s.get("dropin", str)
-        if (not dropin.endswith(".conf") or dropin == ".conf" or "/" in dropin
-                or "\0" in dropin or dropin.startswith(".")):
-            raise s.error("dropin", f'expected a plain file name ending in ".conf" (no "/", not hidden), '
-                          f"e.g. \"50-syncd.conf\", got {dropin!r}")
+        if (
+            not dropin.endswith(".conf")
+            or dropin == ".conf"
+            or "/" in dropin
+            or "\0" in dropin
+            or dropin.startswith(".")
+        ):
+            raise s.error(
+                "dropin",
+                f'expected a plain file name ending in ".conf" (no "/", not hidden), '
+                f'e.g. "50-syncd.conf", got {dropin!r}',
+            )
         kw["dropin"] = dropin
     return ServiceConfig(**kw)
 
@@ -327,9 +385,12 @@ def _unit_name(s: _Section, unit: str) -> str:
     if suffix != "service":
         unit += ".service"
     if len(unit) > 255 or not UNIT_NAME.match(unit) or unit.startswith("@"):
-        raise s.error("unit", "expected a systemd service name such as \"pipeline.service\" or "
-                      "\"worker@1.service\" (letters, digits, \":-_.\\\", one \"@\" with an instance, "
-                      f"at most 255 characters), got {unit!r}")
+        raise s.error(
+            "unit",
+            'expected a systemd service name such as "pipeline.service" or '
+            '"worker@1.service" (letters, digits, ":-_.\\", one "@" with an instance, '
+            f"at most 255 characters), got {unit!r}",
+        )
     return unit
 
 
@@ -341,14 +402,20 @@ def _owner(s: _Section, owner: str) -> str:
         if not user.isdigit():
             pwd.getpwnam(user)
     except KeyError:
-        raise s.error("owner", f"no user named {user!r} on this host (expected \"user\" or \"user:group\" "
-                      "naming an existing user and group)") from None
+        raise s.error(
+            "owner",
+            f'no user named {user!r} on this host (expected "user" or "user:group" '
+            "naming an existing user and group)",
+        ) from None
     try:
         if group and not group.isdigit():
             grp.getgrnam(group)
     except KeyError:
-        raise s.error("owner", f"no group named {group!r} on this host (expected \"user\" or "
-                      "\"user:group\" naming an existing user and group)") from None
+        raise s.error(
+            "owner",
+            f'no group named {group!r} on this host (expected "user" or '
+            '"user:group" naming an existing user and group)',
+        ) from None
     return owner
 
 
@@ -359,31 +426,43 @@ def _env(s: _Section) -> EnvConfig:
         for name, value in table.items():
             key = f"vars.{name}"
             if not ENV_NAME.match(name):
-                raise s.error(key, "not a valid environment variable name (expected letters, digits and "
-                              "_, not starting with a digit)")
+                raise s.error(
+                    key,
+                    "not a valid environment variable name (expected letters, digits and "
+                    "_, not starting with a digit)",
+                )
             if not isinstance(value, str):
                 # Strict on purpose: a silent 1 -> "1" or true -> "True" is a surprise in production.
                 raise s.error(key, f"expected a string (write it in quotes), found {_type_name(value)}")
         kw["vars"] = dict(table)
     for key in ("files", "secrets"):
         if s.has(key):
-            kw[key] = tuple(s.rel_path(f"{key}[{i}]", item, key)
-                            for i, item in enumerate(s.get(key, list)))
+            kw[key] = tuple(s.rel_path(f"{key}[{i}]", item, key) for i, item in enumerate(s.get(key, list)))
     if s.has("key"):
         kw["key"] = s.abs_path("key", s.get("key", str))
     if kw.get("secrets") and "key" not in kw:
-        raise s.error("key", "required when env.secrets is set: the absolute path of the private key "
-                      "that opens them", at_line=False)
+        raise s.error(
+            "key",
+            "required when env.secrets is set: the absolute path of the private key that opens them",
+            at_line=False,
+        )
     if s.has("secrets_delivery"):
-        kw["secrets_delivery"] = s.choice("secrets_delivery", ("environment-file", "environment", "credentials"))
+        kw["secrets_delivery"] = s.choice(
+            "secrets_delivery", ("environment-file", "environment", "credentials")
+        )
     if s.has("required"):
         names = s.get("required", list)
         for i, name in enumerate(names):
             if not isinstance(name, str):
-                raise s.error(f"required[{i}]", f"expected a string, found {_type_name(name)}", line_key="required")
+                raise s.error(
+                    f"required[{i}]", f"expected a string, found {_type_name(name)}", line_key="required"
+                )
             if not ENV_NAME.match(name):
-                raise s.error(f"required[{i}]", f"{name!r} is not a valid environment variable name",
-                              line_key="required")
+                raise s.error(
+                    f"required[{i}]",
+                    f"{name!r} is not a valid environment variable name",
+                    line_key="required",
+                )
         kw["required"] = tuple(names)
     return EnvConfig(**kw)
 
@@ -405,8 +484,10 @@ def _health(s: _Section) -> HealthConfig:
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise s.error("http", f'expected an http:// or https:// URL, e.g. "http://127.0.0.1:8080/healthz", '
-                          f"got {url!r}")
+            raise s.error(
+                "http",
+                f'expected an http:// or https:// URL, e.g. "http://127.0.0.1:8080/healthz", got {url!r}',
+            )
         kw["http"] = url
     if s.has("command"):
         kw["command"] = s.argv("command", s.get("command", list))
@@ -416,10 +497,17 @@ def _health(s: _Section) -> HealthConfig:
         aet, at, address = value.rpartition("@")
         if not at:
             raise s.error("dicom_echo", f"expected {expected}, got {value!r}")
-        if not 1 <= len(aet) <= 16 or not aet.strip() or "\\" in aet or any(
-                ord(c) < 0x20 or ord(c) > 0x7e for c in aet):
-            raise s.error("dicom_echo", f"AE title {aet!r}: expected 1 to 16 printable ASCII characters, "
-                          "not only spaces, no backslash")
+        if (
+            not 1 <= len(aet) <= 16
+            or not aet.strip()
+            or "\\" in aet
+            or any(ord(c) < 0x20 or ord(c) > 0x7E for c in aet)
+        ):
+            raise s.error(
+                "dicom_echo",
+                f"AE title {aet!r}: expected 1 to 16 printable ASCII characters, "
+                "not only spaces, no backslash",
+            )
         _host_port(s, "dicom_echo", address, expected)
         kw["dicom_echo"] = value
     return HealthConfig(**kw)
@@ -438,9 +526,12 @@ def _hooks(s: _Section) -> HooksConfig:
             commands = s.get(key, list)
             for i, argv in enumerate(commands):
                 if not isinstance(argv, list):
-                    raise s.error(f"{key}[{i}]", "expected a command as a list of strings, e.g. "
-                                  f'[["venv/bin/pip", "install", "-r", "requirements.txt"]], found {_type_name(argv)}',
-                                  line_key=key)
+                    raise s.error(
+                        f"{key}[{i}]",
+                        "expected a command as a list of strings, e.g. "
+                        f'[["venv/bin/pip", "install", "-r", "requirements.txt"]], found {_type_name(argv)}',
+                        line_key=key,
+                    )
             kw[key] = tuple(s.argv(f"{key}[{i}]", argv, line_key=key) for i, argv in enumerate(commands))
     if s.has("timeout"):
         kw["timeout"] = s.duration("timeout", positive=True)
@@ -459,10 +550,13 @@ def _schedule(s: _Section) -> ScheduleConfig:
             try:
                 CronTrigger.from_crontab(cron)
             except ValueError as e:
-                raise s.error("cron", f"expected a 5-field crontab such as \"*/5 * * * *\": {e}") from None
+                raise s.error("cron", f'expected a 5-field crontab such as "*/5 * * * *": {e}') from None
             if kw.get("interval", 0):
-                raise s.error("cron", "schedule.interval and schedule.cron are alternatives: set interval = 0 "
-                              "or leave it out when cron is used")
+                raise s.error(
+                    "cron",
+                    "schedule.interval and schedule.cron are alternatives: set interval = 0 "
+                    "or leave it out when cron is used",
+                )
             kw["interval"] = 0.0  # cron replaces polling by interval
         kw["cron"] = cron
     if s.has("watch"):
@@ -473,7 +567,9 @@ def _schedule(s: _Section) -> ScheduleConfig:
         windows = s.get("windows", list)
         for i, text in enumerate(windows):
             if not isinstance(text, str):
-                raise s.error(f"windows[{i}]", f"expected a string, found {_type_name(text)}", line_key="windows")
+                raise s.error(
+                    f"windows[{i}]", f"expected a string, found {_type_name(text)}", line_key="windows"
+                )
             try:
                 parse_window(text)
             except ValueError as e:
@@ -494,9 +590,12 @@ def _notify(s: _Section) -> NotifyConfig:
         results = s.get("on", list)
         for i, result in enumerate(results):
             if result not in NOTIFY_RESULTS:
-                raise s.error(f"on[{i}]", f"expected one of {', '.join(repr(r) for r in NOTIFY_RESULTS)}, "
-                              f"got {result!r}" + (_suggest(result, NOTIFY_RESULTS) if isinstance(result, str) else ""),
-                              line_key="on")
+                raise s.error(
+                    f"on[{i}]",
+                    f"expected one of {', '.join(repr(r) for r in NOTIFY_RESULTS)}, "
+                    f"got {result!r}" + (_suggest(result, NOTIFY_RESULTS) if isinstance(result, str) else ""),
+                    line_key="on",
+                )
         kw["on"] = tuple(dict.fromkeys(results))
     if s.has("webhook"):
         url = s.get("webhook", str)
@@ -507,14 +606,19 @@ def _notify(s: _Section) -> NotifyConfig:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             # The URL often holds a token: the message does not repeat it.
-            raise s.error("webhook", "expected an http:// or https:// URL, e.g. \"https://chat.example.org/hooks/abc\"")
+            raise s.error(
+                "webhook", 'expected an http:// or https:// URL, e.g. "https://chat.example.org/hooks/abc"'
+            )
         kw["webhook"] = url
     if s.has("email"):
         addresses = s.get("email", list)
         for i, address in enumerate(addresses):
             if not isinstance(address, str) or not EMAIL.match(address):
-                raise s.error(f"email[{i}]", f"expected an address such as \"team@example.org\", got {address!r}",
-                              line_key="email")
+                raise s.error(
+                    f"email[{i}]",
+                    f'expected an address such as "team@example.org", got {address!r}',
+                    line_key="email",
+                )
         kw["email"] = tuple(addresses)
     if s.has("smtp"):
         kw["smtp"] = s.get("smtp", str)
@@ -524,12 +628,15 @@ def _notify(s: _Section) -> NotifyConfig:
     if kw.get("smtp") and kw.get("sendmail"):
         raise s.error("sendmail", "notify.smtp and notify.sendmail are alternatives: set one of them")
     if kw.get("email") and not (kw.get("smtp") or kw.get("sendmail")):
-        raise s.error("email", "needs a way to send: notify.smtp = \"localhost:25\" (a relay) or "
-                      "notify.sendmail = \"/usr/sbin/sendmail\"")
+        raise s.error(
+            "email",
+            'needs a way to send: notify.smtp = "localhost:25" (a relay) or '
+            'notify.sendmail = "/usr/sbin/sendmail"',
+        )
     if s.has("sender"):
         sender = s.get("sender", str)
         if not EMAIL.match(sender):
-            raise s.error("sender", f"expected an address such as \"syncd@host.example.org\", got {sender!r}")
+            raise s.error("sender", f'expected an address such as "syncd@host.example.org", got {sender!r}')
         kw["sender"] = sender
     if s.has("timeout"):
         kw["timeout"] = s.duration("timeout", positive=True)
@@ -541,8 +648,11 @@ def _metrics(s: _Section) -> MetricsConfig:
     if s.has("textfile"):
         path = s.abs_path("textfile", s.get("textfile", str))
         if path.suffix != ".prom" or path.name == ".prom":
-            raise s.error("textfile", "node_exporter's textfile collector reads only files ending in \".prom\": "
-                          f"expected e.g. \"/var/lib/prometheus/node-exporter/syncd-{s.src.path.stem}.prom\"")
+            raise s.error(
+                "textfile",
+                'node_exporter\'s textfile collector reads only files ending in ".prom": '
+                f'expected e.g. "/var/lib/prometheus/node-exporter/syncd-{s.src.path.stem}.prom"',
+            )
         kw["textfile"] = path
     if s.has("listen"):
         kw["listen"] = s.get("listen", str)
@@ -569,7 +679,9 @@ def _drain(s: _Section) -> DrainConfig:
 
 
 def _python(s: _Section) -> PythonConfig:
-    kw = {"requirements": s.rel_path("requirements", s.get("requirements", str, required=True), "requirements")}
+    kw = {
+        "requirements": s.rel_path("requirements", s.get("requirements", str, required=True), "requirements")
+    }
     if s.has("venv"):
         kw["venv"] = s.rel_path("venv", s.get("venv", str), "venv")
         if PurePosixPath(kw["venv"]).parts[0] == ".git":
@@ -598,8 +710,11 @@ def _read(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(path, None, "cannot read the configuration: no such file "
-                          "(give another with --config PATH or SYNCD_CONFIG)") from None
+        raise ConfigError(
+            path,
+            None,
+            "cannot read the configuration: no such file (give another with --config PATH or SYNCD_CONFIG)",
+        ) from None
     except IsADirectoryError:
         raise ConfigError(path, None, "cannot read the configuration: it is a directory") from None
     except OSError as e:
@@ -607,7 +722,7 @@ def _read(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        line = data[: e.start].count(b"\n") + 1
         raise ConfigError(path, None, f"not valid TOML: not UTF-8 text (at line {line})") from None
 
 
@@ -632,7 +747,9 @@ class _Source:
     def __init__(self, path: Path, text: str):
         self.path, self.text = path, text
 
-    def error(self, dotted: str, expected: str, line_key: str | None = None, at_line: bool = True) -> ConfigError:
+    def error(
+        self, dotted: str, expected: str, line_key: str | None = None, at_line: bool = True
+    ) -> ConfigError:
         line = _line_of(self.text, line_key or dotted) if at_line else None
         return ConfigError(self.path, dotted, expected + (f" (line {line})" if line else ""))
 
@@ -652,8 +769,10 @@ def _line_of(text: str, dotted: str) -> int | None:
                 if table == target:
                     return number
                 continue
-            key = re.match(r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""",
-                           line)
+            key = re.match(
+                r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""",
+                line,
+            )
             if key:
                 name = re.sub(r"\s*\.\s*", ".", key.group(1)).replace('"', "").replace("'", "")
                 if (f"{table}.{name}" if table else name) == target:
@@ -669,12 +788,22 @@ class _Section:
         allowed = KEYS[name]
         for key in table:
             if key not in allowed:
-                raise self.error(key, "unknown key" + _suggest(key, allowed)
-                                 + f"; allowed keys in [{name}]: {', '.join(allowed)}")
+                raise self.error(
+                    key,
+                    "unknown key"
+                    + _suggest(key, allowed)
+                    + f"; allowed keys in [{name}]: {', '.join(allowed)}",
+                )
 
-    def error(self, key: str, expected: str, line_key: str | None = None, at_line: bool = True) -> ConfigError:
-        return self.src.error(f"{self.name}.{key}", expected,
-                              line_key=f"{self.name}.{line_key}" if line_key else None, at_line=at_line)
+    def error(
+        self, key: str, expected: str, line_key: str | None = None, at_line: bool = True
+    ) -> ConfigError:
+        return self.src.error(
+            f"{self.name}.{key}",
+            expected,
+            line_key=f"{self.name}.{line_key}" if line_key else None,
+            at_line=at_line,
+        )
 
     def has(self, key: str) -> bool:
         return key in self.table
@@ -692,8 +821,11 @@ class _Section:
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.get(key, str)
         if value not in allowed:
-            raise self.error(key, f"expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
-                             + _suggest(value, allowed))
+            raise self.error(
+                key,
+                f"expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
+                + _suggest(value, allowed),
+            )
         return value
 
     def duration(self, key: str, positive: bool = False) -> float:
@@ -708,27 +840,42 @@ class _Section:
     def abs_path(self, key: str, value: str) -> Path:
         path = PurePosixPath(value)
         if not value or "\0" in value or not path.is_absolute() or ".." in path.parts:
-            raise self.error(key, f"expected an absolute path without \"..\", got {value!r}")
+            raise self.error(key, f'expected an absolute path without "..", got {value!r}')
         return Path(os.path.normpath(value))
 
     def rel_path(self, key: str, value, line_key: str) -> str:
         if not isinstance(value, str):
-            raise self.error(key, f"expected a string (a path relative to repo.path), found {_type_name(value)}",
-                             line_key=line_key)
+            raise self.error(
+                key,
+                f"expected a string (a path relative to repo.path), found {_type_name(value)}",
+                line_key=line_key,
+            )
         path = PurePosixPath(value)
-        if not value or "\0" in value or path.is_absolute() or ".." in path.parts or path == PurePosixPath("."):
-            raise self.error(key, "expected a file path relative to repo.path that stays inside it "
-                             f"(not absolute, no \"..\"), got {value!r}", line_key=line_key)
+        if (
+            not value
+            or "\0" in value
+            or path.is_absolute()
+            or ".." in path.parts
+            or path == PurePosixPath(".")
+        ):
+            raise self.error(
+                key,
+                "expected a file path relative to repo.path that stays inside it "
+                f'(not absolute, no ".."), got {value!r}',
+                line_key=line_key,
+            )
         return value
 
     def argv(self, key: str, argv: list, line_key: str | None = None) -> tuple[str, ...]:
         if not argv:
-            raise self.error(key, "expected a non-empty list of strings (program and arguments)",
-                             line_key=line_key)
+            raise self.error(
+                key, "expected a non-empty list of strings (program and arguments)", line_key=line_key
+            )
         for i, arg in enumerate(argv):
             if not isinstance(arg, str):
-                raise self.error(f"{key}[{i}]", f"expected a string, found {_type_name(arg)}",
-                                 line_key=line_key or key)
+                raise self.error(
+                    f"{key}[{i}]", f"expected a string, found {_type_name(arg)}", line_key=line_key or key
+                )
         if not argv[0]:
             raise self.error(f"{key}[0]", "the program name must not be empty", line_key=line_key or key)
         return tuple(argv)
@@ -748,7 +895,7 @@ def _bad_ref_name(name: str) -> str | None:
         return 'must not start with "-"'
     if name in ("@", "HEAD"):
         return f"{name!r} is reserved"
-    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in name):
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         return "must not contain control characters"
     for bad in (" ", "~", "^", ":", "?", "*", "[", "\\", "..", "@{", "//"):
         if bad in name:

@@ -56,9 +56,11 @@ class Environments:
         except FileNotFoundError:
             return None
         if not stat.S_ISLNK(st.st_mode):
-            raise Blocked(f"{self.link} is a {'directory' if stat.S_ISDIR(st.st_mode) else 'file'}, not the symlink "
-                          f"[python] manages; move it over as docs/python.md says (as uid {self.who.uid}: "
-                          f"mv {self.link} {self.link}.handmade && ln -s {self.link.name}.handmade {self.link})")
+            raise Blocked(
+                f"{self.link} is a {'directory' if stat.S_ISDIR(st.st_mode) else 'file'}, not the symlink "
+                f"[python] manages; move it over as docs/python.md says (as uid {self.who.uid}: "
+                f"mv {self.link} {self.link}.handmade && ln -s {self.link.name}.handmade {self.link})"
+            )
         return os.readlink(self.link)
 
     def name_of(self, target: str | None) -> str | None:
@@ -85,12 +87,23 @@ class Environments:
         if os.path.lexists(env):  # left by an interrupted build
             as_owner.remove_tree(self.who, env)
         python = self.python.python
-        uv = Uv(self.who, self.root / CACHE, pip_index_settings(self.who.home, self.who.uid),
-                self.python.timeout, self.should_stop)
+        uv = Uv(
+            self.who,
+            self.root / CACHE,
+            pip_index_settings(self.who.home, self.who.uid),
+            self.python.timeout,
+            self.should_stop,
+        )
         with _staged(requirements, self.who, self.python.requirements) as req_file:
-            for what, run_step in (("uv venv", lambda: uv.create_venv(env, python, self.root)),
-                                   ("uv pip install", lambda: uv.install(env / "bin" / "python", req_file, self.root,
-                                                                         self.python.compile_bytecode))):
+            for what, run_step in (
+                ("uv venv", lambda: uv.create_venv(env, python, self.root)),
+                (
+                    "uv pip install",
+                    lambda: uv.install(
+                        env / "bin" / "python", req_file, self.root, self.python.compile_bytecode
+                    ),
+                ),
+            ):
                 outcome = run_step()
                 _log_output(what, outcome)
                 if outcome.returncode != 0:
@@ -117,8 +130,10 @@ class Environments:
             try:
                 parent = os.lstat(self.root.parent)
             except FileNotFoundError:
-                raise Blocked(f"{self.root.parent} does not exist: make it, or set python.envs "
-                              "(where [python] environments live)") from None
+                raise Blocked(
+                    f"{self.root.parent} does not exist: make it, or set python.envs "
+                    "(where [python] environments live)"
+                ) from None
             if os.geteuid() == 0 and parent.st_uid == 0 and not parent.st_mode & 0o022:
                 os.mkdir(self.root, 0o755)
                 os.lchown(self.root, self.who.uid, self.who.gid)
@@ -126,8 +141,10 @@ class Environments:
                 as_owner.make_dir(self.who, self.root)
             return
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != self.who.uid:
-            raise Blocked(f"{self.root} (where [python] environments live) must be a directory owned by uid "
-                          f"{self.who.uid}: chown {self.who.uid} {self.root}, or set python.envs")
+            raise Blocked(
+                f"{self.root} (where [python] environments live) must be a directory owned by uid "
+                f"{self.who.uid}: chown {self.who.uid} {self.root}, or set python.envs"
+            )
 
     # -- switch ------------------------------------------------------------------------------
     def switch(self, target: str | None) -> None:
@@ -143,7 +160,7 @@ class Environments:
         """Remove environments beyond `keep` older ones (most recently run first in `used`); the
         running one and the one before it stay whatever `keep` says."""
         older = [n for n in used if n != running]
-        kept = {running, before} | set(older[:max(self.python.keep, 1)])
+        kept = {running, before} | set(older[: max(self.python.keep, 1)])
         removed = []
         try:
             names = sorted(entry.name for entry in os.scandir(self.root))
@@ -219,12 +236,19 @@ def _lines(text: str) -> list[str]:
 
 def _log_output(what: str, result) -> None:
     lines = _lines(result.output)
-    _LOG.info("%s exited %s (%.1fs)%s", what, result.returncode, result.seconds,
-              "".join(f"\n  {line}" for line in lines[-LOG_LINES:]))
+    _LOG.info(
+        "%s exited %s (%.1fs)%s",
+        what,
+        result.returncode,
+        result.seconds,
+        "".join(f"\n  {line}" for line in lines[-LOG_LINES:]),
+    )
 
 
 def _failure(name: str, what: str, result, timeout: float) -> str:
     if result.returncode is None:
         return f"python environment {name}: {what} did not finish within python.timeout ({timeout:g}s)"
     tail = _lines(result.output)[-REASON_LINES:]
-    return f"python environment {name}: {what} exited {result.returncode}: " + " | ".join(line.strip() for line in tail)
+    return f"python environment {name}: {what} exited {result.returncode}: " + " | ".join(
+        line.strip() for line in tail
+    )

@@ -51,7 +51,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, i
                 os.fchown(fd, *owner)
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -91,10 +91,14 @@ def read_json(path: Path, default=None):
     try:
         value = json.loads(data)
     except ValueError as exc:
-        raise StorageError(f"{path}: cannot parse ({getattr(exc, 'msg', exc)}, line {getattr(exc, 'lineno', '?')}); "
-                           "fix it or move it away") from None
+        raise StorageError(
+            f"{path}: cannot parse ({getattr(exc, 'msg', exc)}, line {getattr(exc, 'lineno', '?')}); "
+            "fix it or move it away"
+        ) from None
     if default is not None and value is not None and not isinstance(value, type(default)):
-        raise StorageError(f"{path}: cannot parse (expected a JSON {type(default).__name__}); fix it or move it away")
+        raise StorageError(
+            f"{path}: cannot parse (expected a JSON {type(default).__name__}); fix it or move it away"
+        )
     return value
 
 

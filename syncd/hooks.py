@@ -14,15 +14,24 @@ from syncd.runas import Identity
 _LOG = log.get("hooks")
 
 
-def run_hook(argv: tuple[str, ...], *, who: Identity, cwd: Path, timeout: float, extra_env: dict[str, str],
-             should_stop=None) -> None:
+def run_hook(
+    argv: tuple[str, ...],
+    *,
+    who: Identity,
+    cwd: Path,
+    timeout: float,
+    extra_env: dict[str, str],
+    should_stop=None,
+) -> None:
     """Run one hook; raise StepFailed on a non-zero exit, a timeout or a stop request."""
     started = time.monotonic()
     # Output goes to an unlinked temp file, not a pipe: a chatty hook (pip install) must not block
     # on a full pipe that nobody reads until it exits.
     with tempfile.TemporaryFile() as output:
         try:
-            proc = runas.spawn(who, argv, cwd=cwd, extra_env=extra_env, stdout=output, stderr=subprocess.STDOUT)
+            proc = runas.spawn(
+                who, argv, cwd=cwd, extra_env=extra_env, stdout=output, stderr=subprocess.STDOUT
+            )
         except OSError as exc:
             raise StepFailed(f"hook {argv[0]!r} could not start: {exc.strerror}") from None
         deadline = started + timeout

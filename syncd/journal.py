@@ -57,7 +57,9 @@ class Journal:
         try:
             return Entry(**raw)
         except TypeError:
-            raise StorageError(f"{self.path}: cannot parse (not a deploy journal); fix it or move it away") from None
+            raise StorageError(
+                f"{self.path}: cannot parse (not a deploy journal); fix it or move it away"
+            ) from None
 
     def write(self, entry: Entry) -> None:
         fsutil.write_json(self.path, asdict(entry), 0o600)

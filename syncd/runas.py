@@ -69,14 +69,31 @@ def _credentials(who: Identity | None) -> dict[str, Any]:
     return {"user": who.uid, "group": who.gid, "extra_groups": list(who.groups)}
 
 
-def spawn(who: Identity | None, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
-          extra_env: dict[str, str] | None = None, stdin: int | IO[Any] | None = subprocess.DEVNULL,
-          stdout: int | IO[Any] | None = subprocess.DEVNULL, stderr: int | IO[Any] | None = subprocess.DEVNULL,
-          pass_fds: Sequence[int] = (), umask: int = -1) -> subprocess.Popen[bytes]:
+def spawn(
+    who: Identity | None,
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    stderr: int | IO[Any] | None = subprocess.DEVNULL,
+    pass_fds: Sequence[int] = (),
+    umask: int = -1,
+) -> subprocess.Popen[bytes]:
     """Start argv as `who` in its own session (umask: the child's, -1 keeps syncd's). OSError if it cannot start."""
-    return subprocess.Popen(list(argv), cwd=cwd, env=environment(who, extra_env), stdin=stdin, stdout=stdout,
-                            stderr=stderr, pass_fds=tuple(pass_fds), start_new_session=True, umask=umask,
-                            **_credentials(who))
+    return subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=environment(who, extra_env),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        pass_fds=tuple(pass_fds),
+        start_new_session=True,
+        umask=umask,
+        **_credentials(who),
+    )
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -101,17 +118,33 @@ class Completed:
     stderr: bytes
 
 
-def run(who: Identity | None, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None, timeout: float,
-        extra_env: dict[str, str] | None = None, input: bytes | None = None, pass_fds: Sequence[int] = (),
-        umask: int = -1) -> Completed:
+def run(
+    who: Identity | None,
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float,
+    extra_env: dict[str, str] | None = None,
+    input: bytes | None = None,
+    pass_fds: Sequence[int] = (),
+    umask: int = -1,
+) -> Completed:
     """Run argv as `who`, capture its output; TimedOut (everything it started killed) after `timeout`.
 
     Unlike subprocess.run, a grandchild that keeps the pipes open (a daemonised fsmonitor, say)
     cannot make this wait past the deadline: the pipes are simply abandoned.
     """
-    proc = spawn(who, argv, cwd=cwd, extra_env=extra_env,
-                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds, umask=umask)
+    proc = spawn(
+        who,
+        argv,
+        cwd=cwd,
+        extra_env=extra_env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        pass_fds=pass_fds,
+        umask=umask,
+    )
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None and proc.stderr is not None
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
@@ -137,7 +170,7 @@ def run(who: Identity | None, argv: Sequence[str], *, cwd: str | os.PathLike[str
                 for key, _ in sel.select(remaining):
                     if key.fd == in_fd:
                         try:
-                            pending = pending[os.write(key.fd, pending[:65536]):]
+                            pending = pending[os.write(key.fd, pending[:65536]) :]
                         except BrokenPipeError:
                             pending = pending[:0]
                         if not pending:

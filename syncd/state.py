@@ -40,8 +40,16 @@ class State:
         if st is not None and (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()):
             from syncd.trust import Problem, Untrusted
 
-            raise Untrusted([Problem(self.dir, "the state directory", "is not a directory syncd made",
-                                     f"chown root {self.dir}")])
+            raise Untrusted(
+                [
+                    Problem(
+                        self.dir,
+                        "the state directory",
+                        "is not a directory syncd made",
+                        f"chown root {self.dir}",
+                    )
+                ]
+            )
         fsutil.ensure_dir(self.dir, 0o700)
         if st is None and os.lstat(self.dir).st_uid != os.geteuid():  # someone made it in between
             return State(self.dir).ensure()

@@ -19,8 +19,13 @@ from pathlib import Path, PurePosixPath
 from syncd.errors import Blocked
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 class UnsafeTreeFile(Blocked):
@@ -45,7 +50,7 @@ def read(root: Path, rel: str, *, limit: int, what: str = "file") -> bytes | Non
             try:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
-                _refuse_link(fd, part, rel, "/".join(parts[:i + 1]))
+                _refuse_link(fd, part, rel, "/".join(parts[: i + 1]))
                 if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
                     return None
                 raise
@@ -62,7 +67,9 @@ def _refuse_link(fd: int, part: str, rel: str, shown: str) -> None:
     except OSError:
         return
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafeTreeFile(f"{rel}: {shown} is a symbolic link; syncd (root) never follows a link in the tree")
+        raise UnsafeTreeFile(
+            f"{rel}: {shown} is a symbolic link; syncd (root) never follows a link in the tree"
+        )
 
 
 def _read_regular(dir_fd: int, name: str, rel: str, limit: int, what: str) -> bytes | None:
@@ -78,8 +85,10 @@ def _read_regular(dir_fd: int, name: str, rel: str, limit: int, what: str) -> by
             kind = next((text for test, text in _KINDS if test(st.st_mode)), "not a regular file")
             raise UnsafeTreeFile(f"{rel}: is {kind}; syncd reads only regular files of the tree")
         if st.st_nlink != 1:
-            raise UnsafeTreeFile(f"{rel}: has {st.st_nlink} hard links; syncd (root) reads only files of the "
-                                 "tree with a single link (a hard link may point at a file of someone else)")
+            raise UnsafeTreeFile(
+                f"{rel}: has {st.st_nlink} hard links; syncd (root) reads only files of the "
+                "tree with a single link (a hard link may point at a file of someone else)"
+            )
         if st.st_size > limit:
             raise UnsafeTreeFile(f"{rel}: {what} is {st.st_size} bytes, more than the limit of {limit}")
         fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)

@@ -41,8 +41,10 @@ class Untrusted(SyncdError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        super().__init__("refusing to run: a file syncd trusts as root can be changed by another user: "
-                         + "; ".join(map(str, problems)))
+        super().__init__(
+            "refusing to run: a file syncd trusts as root can be changed by another user: "
+            + "; ".join(map(str, problems))
+        )
 
 
 def _trusted_uids() -> set[int]:

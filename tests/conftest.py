@@ -41,8 +41,20 @@ def service_user():
     except KeyError:
         if os.geteuid() != 0:
             pytest.fail(f"system user {TEST_USER!r} missing and not root to create it")
-        subprocess.run(["useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin",
-                        "--home-dir", "/nonexistent", "--no-create-home", TEST_USER], check=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--home-dir",
+                "/nonexistent",
+                "--no-create-home",
+                TEST_USER,
+            ],
+            check=True,
+        )
         return pwd.getpwnam(TEST_USER)
 
 

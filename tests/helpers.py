@@ -18,14 +18,22 @@ _DEV_GITCONFIG.write_text("[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = ma
 
 def git(cwd, *args, user=None, check=True):
     """Run git in tests as a developer would: fixed identity, no global config of the machine."""
-    env = dict(os.environ, GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.org",
-               GIT_COMMITTER_NAME="Dev", GIT_COMMITTER_EMAIL="dev@example.org",
-               GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=str(_DEV_GITCONFIG), HOME=str(cwd))
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="Dev",
+        GIT_AUTHOR_EMAIL="dev@example.org",
+        GIT_COMMITTER_NAME="Dev",
+        GIT_COMMITTER_EMAIL="dev@example.org",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(_DEV_GITCONFIG),
+        HOME=str(cwd),
+    )
     kw = {}
     if user is not None:
         kw = {"user": user.pw_uid, "group": user.pw_gid}
-    proc = subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, **kw)
+    proc = subprocess.run(
+        ["git", "-c", "safe.directory=*", *args], cwd=cwd, env=env, capture_output=True, text=True, **kw
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout.strip()
@@ -36,7 +44,7 @@ PYTHON = sys.executable
 
 # -- a whole deployment: bare origin, developer clone, server tree, a real unit, a config -------
 
-APP = '''\
+APP = """\
 import json, os, sys, time
 version = open("VERSION").read().strip()
 if version.startswith("broken"):
@@ -49,7 +57,7 @@ with open(tmp, "w") as f:
 os.replace(tmp, out)
 while True:
     time.sleep(3600)
-'''
+"""
 
 
 class Deployment:
@@ -57,8 +65,14 @@ class Deployment:
 
     _count = 0
 
-    def __init__(self, base: Path, user, local_branch: str | None = None, extra_config: str = "",
-                 health: str = 'timeout = "10s"\nsettle = "0.5s"'):
+    def __init__(
+        self,
+        base: Path,
+        user,
+        local_branch: str | None = None,
+        extra_config: str = "",
+        health: str = 'timeout = "10s"\nsettle = "0.5s"',
+    ):
         Deployment._count += 1
         self.base = base
         self.user = user
@@ -81,14 +95,17 @@ class Deployment:
         git(base, "clone", "--quiet", str(self.origin), str(self.tree))
         if local_branch:
             git(self.tree, "checkout", "--quiet", "-b", local_branch)
-        subprocess.run(["chown", "-R", f"{user.pw_name}:{user.pw_name}", str(self.tree), str(self.origin)], check=True)
+        subprocess.run(
+            ["chown", "-R", f"{user.pw_name}:{user.pw_name}", str(self.tree), str(self.origin)], check=True
+        )
         unit_dir = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user"
         self.unit_file = unit_dir / self.unit
         self.dropin = unit_dir / f"{self.unit}.d" / "50-syncd.conf"
         self.unit_file.write_text(
             "[Unit]\nDescription=test pipeline\n\n[Service]\n"
             f"ExecStart={PYTHON} {self.tree}/app.py\nWorkingDirectory={self.tree}\n"
-            f"Environment=APP_REPORT={self.report}\nRestart=on-failure\nRestartSec=0.2\n")
+            f"Environment=APP_REPORT={self.report}\nRestart=on-failure\nRestartSec=0.2\n"
+        )
         systemctl("daemon-reload")
         systemctl("start", self.unit)
         self.write_config(extra_config, health)
@@ -98,7 +115,8 @@ class Deployment:
         self.config.write_text(
             f'[repo]\npath = "{self.tree}"\n{local}\n'
             f'[service]\nunit = "{self.unit}"\nscope = "user"\nowner = "{self.user.pw_name}:{self.user.pw_name}"\n\n'
-            f'[health]\n{health}\n\n[state]\ndir = "{self.state}"\n' + extra)
+            f'[health]\n{health}\n\n[state]\ndir = "{self.state}"\n' + extra
+        )
 
     def commit(self, files: dict[str, str], message: str = "change", push: bool = True) -> str:
         for name, text in files.items():
@@ -112,10 +130,17 @@ class Deployment:
         return git(self.dev, "rev-parse", "HEAD")
 
     def syncd(self, *args: str, check: int | None = None, env: dict | None = None):
-        proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(self.config), *args],
-                              capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=300)
+        proc = subprocess.run(
+            [PYTHON, "-m", "syncd", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, **(env or {})),
+            timeout=300,
+        )
         if check is not None:
-            assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            assert proc.returncode == check, (
+                f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
     def sync(self, check: int | None = 0, *extra: str):

@@ -56,6 +56,7 @@ def _outside_untouched(outside: Path) -> None:
 
 # ---- the normal case -------------------------------------------------------------------------------
 
+
 def test_changed_files_chowned_unchanged_untouched(layout, owner):
     tree, outside = layout
     report = chown_changed(tree, ["a.txt", "sub/deep/d.txt"], *owner)
@@ -108,6 +109,7 @@ def test_root_given_through_a_symlink(layout, owner, tmp_path):
 
 
 # ---- symbolic links ---------------------------------------------------------------------------------
+
 
 def test_committed_symlink_to_outside_file_leaves_target(layout, owner):
     tree, outside = layout
@@ -196,6 +198,7 @@ def test_swapping_race_never_reaches_outside(layout, owner):
 
 # ---- hard links, special files ----------------------------------------------------------------------
 
+
 def test_hard_linked_file_skipped(layout, owner):
     tree, outside = layout
     os.link(outside / "secret", tree / "innocent.txt")
@@ -213,8 +216,22 @@ def test_fifo_skipped(layout, owner):
 
 # ---- paths that would leave the tree --------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", ["../outside/target.txt", "sub/../../outside/secret", "..", "/etc/passwd",
-                                 "//etc/passwd", "a.txt\0", "", ".", "./", "sub/.."])
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../outside/target.txt",
+        "sub/../../outside/secret",
+        "..",
+        "/etc/passwd",
+        "//etc/passwd",
+        "a.txt\0",
+        "",
+        ".",
+        "./",
+        "sub/..",
+    ],
+)
 def test_paths_leaving_the_tree_refused(layout, owner, bad):
     tree, outside = layout
     before = {p: _ids(p) for p in (Path("/etc/passwd"), tree)}
@@ -231,6 +248,7 @@ def test_dot_components_stay_inside(layout, owner):
 
 
 # ---- missing -----------------------------------------------------------------------------------
+
 
 def test_missing_paths_counted_not_errors(layout, owner):
     tree, _ = layout
@@ -255,6 +273,7 @@ def test_summary_mentions_skips(layout, owner):
 
 
 # ---- parse_owner ---------------------------------------------------------------------------------
+
 
 def test_parse_owner_user_defaults_to_primary_group(service_user):
     assert parse_owner(service_user.pw_name) == (service_user.pw_uid, service_user.pw_gid)
@@ -281,12 +300,15 @@ def test_parse_owner_numeric_without_passwd_entry_needs_group():
         parse_owner(str(_unused_uid()))
 
 
-@pytest.mark.parametrize("owner, message", [
-    ("", "user:group"),
-    (":root", "has no user"),
-    ("no-such-user-syncd", "no such user 'no-such-user-syncd'"),
-    ("root:no-such-group-syncd", "no such group 'no-such-group-syncd'"),
-])
+@pytest.mark.parametrize(
+    "owner, message",
+    [
+        ("", "user:group"),
+        (":root", "has no user"),
+        ("no-such-user-syncd", "no such user 'no-such-user-syncd'"),
+        ("root:no-such-group-syncd", "no such group 'no-such-group-syncd'"),
+    ],
+)
 def test_parse_owner_errors(owner, message):
     with pytest.raises(ValueError, match=message):
         parse_owner(owner)

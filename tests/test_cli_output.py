@@ -26,8 +26,9 @@ def test_plain_terminal_has_no_prefix_but_says_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[repo]\npath = 3\n")
     env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
-    proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(bad), "status"], capture_output=True,
-                          text=True, env=env)
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "--config", str(bad), "status"], capture_output=True, text=True, env=env
+    )
     assert proc.stderr.startswith("error: ")
 
 
@@ -37,8 +38,12 @@ def test_levels_map_to_sd_daemon_priorities():
     from syncd.log import _Formatter
 
     fmt = _Formatter(prefixes=True)
-    for level, prefix in ((logging.ERROR, "<3>"), (logging.WARNING, "<4>"), (logging.INFO, "<6>"),
-                          (logging.DEBUG, "<7>")):
+    for level, prefix in (
+        (logging.ERROR, "<3>"),
+        (logging.WARNING, "<4>"),
+        (logging.INFO, "<6>"),
+        (logging.DEBUG, "<7>"),
+    ):
         record = logging.LogRecord("syncd.x", level, __file__, 1, "two\nlines", None, None)
         assert fmt.format(record) == f"{prefix}two lines"  # one event, one journal line
 

@@ -18,8 +18,18 @@ import pytest
 from helpers import PYTHON, Deployment, git, systemctl
 
 UNITS = Path(__file__).resolve().parent.parent / "units"
-KEPT = {"Type", "NotifyAccess", "ExecReload", "TimeoutStartSec", "WatchdogSec", "Restart", "RestartSec",
-        "RestartPreventExitStatus", "KillMode", "TimeoutStopSec"}
+KEPT = {
+    "Type",
+    "NotifyAccess",
+    "ExecReload",
+    "TimeoutStartSec",
+    "WatchdogSec",
+    "Restart",
+    "RestartSec",
+    "RestartPreventExitStatus",
+    "KillMode",
+    "TimeoutStopSec",
+}
 NON_LATIN = "deploying 1a2b3c4 Ærø 東京"
 
 
@@ -64,7 +74,8 @@ class DaemonUnit:
             "[Unit]\nDescription=syncd under test\n\n[Service]\n" + "\n".join(shipped_service_lines()) + "\n"
             f"ExecStart={PYTHON} -m syncd --config {d.config} run\n"
             f"Environment={env} PYTHONUNBUFFERED=1\n"
-            f"StandardOutput=append:{self.log}\nStandardError=append:{self.log}\n")
+            f"StandardOutput=append:{self.log}\nStandardError=append:{self.log}\n"
+        )
         systemctl("daemon-reload")
 
     def start(self, check=True):
@@ -126,10 +137,13 @@ def settled(d):
 def test_ready_with_a_non_latin_status_reaches_systemd(user_manager):
     name = f"syncd-notify-t{os.getpid()}.service"
     unit_file = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user" / name
-    script = ("import time; from syncd.daemon.notify import Notifier; "
-              f"Notifier().ready(status={NON_LATIN!r}); time.sleep(60)")
-    unit_file.write_text(f"[Service]\nType=notify\nNotifyAccess=main\nTimeoutStartSec=15\n"
-                         f"ExecStart={PYTHON} -c \"{script}\"\n")
+    script = (
+        "import time; from syncd.daemon.notify import Notifier; "
+        f"Notifier().ready(status={NON_LATIN!r}); time.sleep(60)"
+    )
+    unit_file.write_text(
+        f'[Service]\nType=notify\nNotifyAccess=main\nTimeoutStartSec=15\nExecStart={PYTHON} -c "{script}"\n'
+    )
     try:
         systemctl("daemon-reload")
         systemctl("start", name)  # returns only after READY=1 (a dropped datagram would time out)
@@ -145,7 +159,9 @@ def test_ready_with_a_non_latin_status_reaches_systemd(user_manager):
 # -- the daemon ------------------------------------------------------------------------------------
 
 
-def test_active_after_ready_then_a_push_deploys_without_polling(user_manager, service_user, workdir, daemon_for):
+def test_active_after_ready_then_a_push_deploys_without_polling(
+    user_manager, service_user, workdir, daemon_for
+):
     # A non-Latin path ends up in READY's STATUS= (the watched origin): READY must still arrive.
     base = workdir / "Ærø東京"
     base.mkdir()
@@ -192,8 +208,10 @@ def test_ten_quick_pushes_and_a_cli_sync_never_overlap(deployment, daemon_for, s
         marks = d.base / "marks"
         marks.mkdir()
         os.chown(marks, service_user.pw_uid, service_user.pw_gid)
-        script = (f"if [ -e {marks}/busy ]; then echo overlap >> {marks}/overlaps; fi; "
-                  f"touch {marks}/busy; sleep 0.3; rm -f {marks}/busy; echo x >> {marks}/deploys")
+        script = (
+            f"if [ -e {marks}/busy ]; then echo overlap >> {marks}/overlaps; fi; "
+            f"touch {marks}/busy; sleep 0.3; rm -f {marks}/busy; echo x >> {marks}/deploys"
+        )
         return f'\n[hooks]\npre_restart = [["/bin/sh", "-c", "{script}"]]\n'
 
     d = deployment()
@@ -231,8 +249,10 @@ def test_fetch_failure_backs_off_shows_the_error_and_recovers(deployment, daemon
     try:
         st = wait_for(lambda: (lambda s: s if s["result"] == "error" else None)(d.status()), what="an error")
         assert st["reason"] and st["fetch_error"]
-        info = wait_for(lambda: (lambda i: i if i["fetch_failures"] >= 2 else None)(unit.daemon_json()),
-                        what="two failed fetches")
+        info = wait_for(
+            lambda: (lambda i: i if i["fetch_failures"] >= 2 else None)(unit.daemon_json()),
+            what="two failed fetches",
+        )
         assert info["next_run"] is not None and info["last_error"]
         assert "retry" in unit.status_text() and "error" in unit.status_text()
         assert d.show("MainPID")["MainPID"] == pid  # the service was left alone
@@ -283,7 +303,9 @@ def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(deployment, daem
     assert str(d.config) in refused and "repo.path" in refused
     assert unit.show("ActiveState")["ActiveState"] == "active"
     sha = d.commit({"VERSION": "v2\n"})  # the old config's watch still works
-    wait_for(lambda: running_version(d) == "v2", what="a deploy with the old config")  # (status needs a good file)
+    wait_for(
+        lambda: running_version(d) == "v2", what="a deploy with the old config"
+    )  # (status needs a good file)
     assert git(d.tree, "rev-parse", "HEAD") == sha
     d.config.write_text(good + '\n[env]\nvars = { GREETING = "hello Ærø" }\n')
     systemctl("reload", unit.name)
@@ -329,7 +351,10 @@ def test_a_commit_made_on_the_server_is_deployed_once(deployment, daemon_for):
     wait_for(lambda: d.status()["deployed"] == local and settled(d), what="the operator's commit deployed")
     assert running_version(d) == "v1-local"
     sha = d.commit({"app.py": (d.dev / "app.py").read_text() + "# v2\n"})  # upstream merges over it
-    wait_for(lambda: git(d.tree, "rev-parse", "HEAD^2", check=False) == sha and settled(d), what="the merge deployed")
+    wait_for(
+        lambda: git(d.tree, "rev-parse", "HEAD^2", check=False) == sha and settled(d),
+        what="the merge deployed",
+    )
     assert git(d.tree, "rev-parse", "HEAD^1") == local  # the local commit is kept
     wait_for(lambda: unit.status_text().startswith("healthy at"), what="the daemon to go idle")
 

@@ -20,8 +20,15 @@ from helpers import git
 from syncd.daemon.notify import Notifier, one_line
 from syncd.daemon.schedule import Schedule, backoff_delay, cron_trigger
 from syncd.daemon.singleflight import SingleFlight
-from syncd.daemon.watch import (LocalBranchTracker, RefWatcher, git_dir_of, local_path_of, read_ref, remote_url,
-                                targets_for)
+from syncd.daemon.watch import (
+    LocalBranchTracker,
+    RefWatcher,
+    git_dir_of,
+    local_path_of,
+    read_ref,
+    remote_url,
+    targets_for,
+)
 from syncd.errors import ConfigError
 
 NON_LATIN = "deploying 1a2b3c4 Ærø 東京"
@@ -62,6 +69,7 @@ def test_ready_with_non_latin_status_arrives_whole(notify_socket):
 def test_sdnotify_package_drops_such_a_datagram(notify_socket, monkeypatch):
     """Why notify.py exists: sdnotify 0.3.2 silently loses READY=1 next to a non-Latin status."""
     import sdnotify  # a test dependency (pyproject), so this never skips
+
     path, sock = notify_socket
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     sdnotify.SystemdNotifier().notify(f"READY=1\nSTATUS={NON_LATIN}")

@@ -17,7 +17,9 @@ def wait_version(d, version, timeout=10):
         except (FileNotFoundError, ValueError):
             pass
         time.sleep(0.1)
-    raise AssertionError(f"version {version} never ran; report: {d.report.read_text() if d.report.exists() else None}")
+    raise AssertionError(
+        f"version {version} never ran; report: {d.report.read_text() if d.report.exists() else None}"
+    )
 
 
 def test_first_sync_adopts_then_deploys_a_push(deployment):
@@ -108,7 +110,7 @@ def test_force_push_refused_then_allowed(deployment):
     out = d.sync(check=3)
     assert "force-pushed" in out.stdout
     assert d.head() == before
-    d.write_config('\n[repo_placeholder]\n'.replace('\n[repo_placeholder]\n', ''))
+    d.write_config("\n[repo_placeholder]\n".replace("\n[repo_placeholder]\n", ""))
     text = d.config.read_text().replace("[repo]\n", "[repo]\nallow_force_push = true\n")
     d.config.write_text(text)
     out = d.sync()
@@ -199,9 +201,11 @@ def test_post_deploy_and_on_failure_hooks_get_the_result_and_their_failure_is_a_
     out_dir.mkdir()
     os.chown(out_dir, d.user.pw_uid, d.user.pw_gid)
     record = '["/bin/sh", "-c", "echo $SYNCD_RESULT $SYNCD_TO >> {}/{}"]'
-    d.write_config('\n[hooks]\n'
-                   f'post_deploy = [{record.format(out_dir, "post")}, ["/bin/false"]]\n'
-                   f'on_failure = [{record.format(out_dir, "failure")}]\n')
+    d.write_config(
+        "\n[hooks]\n"
+        f'post_deploy = [{record.format(out_dir, "post")}, ["/bin/false"]]\n'
+        f"on_failure = [{record.format(out_dir, 'failure')}]\n"
+    )
     d.sync()
     good = d.commit({"VERSION": "v2\n"})
     out = d.sync()

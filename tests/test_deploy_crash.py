@@ -14,8 +14,12 @@ from test_deploy import wait_version
 
 
 def start_sync(d):
-    return subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout=20, what="condition"):
@@ -132,7 +136,9 @@ def test_recover_only_undoes_without_deploying(deployment):
 
 def test_chatty_hook_does_not_block(deployment):
     d = deployment()
-    d.write_config('[hooks]\npre_restart = [["/bin/sh", "-c", "head -c 1000000 /dev/zero | tr \\"\\\\0\\" x"]]\n')
+    d.write_config(
+        '[hooks]\npre_restart = [["/bin/sh", "-c", "head -c 1000000 /dev/zero | tr \\"\\\\0\\" x"]]\n'
+    )
     d.commit({"VERSION": "v2\n"})
     d.sync()
     assert wait_version(d, "v2")

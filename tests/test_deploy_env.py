@@ -10,7 +10,7 @@ from test_deploy import wait_version
 
 VALUES = {
     "SPACES": "  two  spaces  ",
-    "QUOTES": "it's \"quoted\"",
+    "QUOTES": 'it\'s "quoted"',
     "BACKSLASH": "C:\\path\\to\\ trailing\\",
     "PERCENT": "100% %n %i %%",
     "DOLLAR": "$HOME ${USER} $$",
@@ -30,7 +30,9 @@ def test_values_reach_the_process_exactly(deployment):
     lines = "".join(f"{name} = {toml_string(value)}\n" for name, value in VALUES.items())
     dotenv = 'FROM_FILE="file value"\nOVERRIDDEN=from-file\nMULTI="a\nb"\n'
     d.commit({"deploy/production.env": dotenv}, "env file")
-    d.write_config('\n[env]\nfiles = ["deploy/production.env"]\n\n[env.vars]\nOVERRIDDEN = "from-vars"\n' + lines)
+    d.write_config(
+        '\n[env]\nfiles = ["deploy/production.env"]\n\n[env.vars]\nOVERRIDDEN = "from-vars"\n' + lines
+    )
     d.sync()
     env = wait_version(d, "v1")["env"]
     for name, value in VALUES.items():

@@ -21,7 +21,9 @@ def make_signing_key(base):
 def test_ssh_signatures_required(deployment):
     d = deployment()
     key, allowed = make_signing_key(d.base)
-    text = d.config.read_text().replace("[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n')
+    text = d.config.read_text().replace(
+        "[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n'
+    )
     d.config.write_text(text)
     d.sync()
     before = d.head()

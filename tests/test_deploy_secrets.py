@@ -23,7 +23,7 @@ from helpers import PYTHON, git
 SECRETS_FILE = "deploy/production.env.enc"
 
 # The test app of conftest, plus: the files of $CREDENTIALS_DIRECTORY go into the report too.
-CRED_APP = '''\
+CRED_APP = """\
 import json, os, sys, time
 version = open("VERSION").read().strip()
 if version.startswith("broken"):
@@ -43,7 +43,7 @@ with open(tmp, "w") as f:
 os.replace(tmp, out)
 while True:
     time.sleep(3600)
-'''
+"""
 
 HARD_VALUES = {
     "EMPTY": "",
@@ -65,10 +65,15 @@ HARD_VALUES = {
 
 # -- helpers ----------------------------------------------------------------------------------
 
+
 def secrets_cli(*args: str, value: str | None = None, check: int | None = 0) -> subprocess.CompletedProcess:
-    proc = subprocess.run([PYTHON, "-m", "syncd", "secrets", *args], capture_output=True,
-                          input=None if value is None else value.encode("utf-8"),
-                          stdin=subprocess.DEVNULL if value is None else None, timeout=60)
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "secrets", *args],
+        capture_output=True,
+        input=None if value is None else value.encode("utf-8"),
+        stdin=subprocess.DEVNULL if value is None else None,
+        timeout=60,
+    )
     if check is not None:
         assert proc.returncode == check, f"secrets {args[:2]} exit {proc.returncode}: {proc.stderr.decode()}"
     return proc
@@ -100,7 +105,7 @@ class Secrets:
 
     def config(self, delivery: str | None = None, key: Path | None = None, extra: str = "") -> str:
         line = f'secrets_delivery = "{delivery}"\n' if delivery else ""
-        return (f'\n[env]\nsecrets = ["{self.rel}"]\nkey = "{key or self.key}"\n{line}{extra}')
+        return f'\n[env]\nsecrets = ["{self.rel}"]\nkey = "{key or self.key}"\n{line}{extra}'
 
 
 def wait_report(d, pred, timeout: float = 10.0) -> dict:
@@ -115,8 +120,10 @@ def wait_report(d, pred, timeout: float = 10.0) -> dict:
         except (FileNotFoundError, ValueError):
             pass
         time.sleep(0.1)
-    raise AssertionError(f"the app never reported what was expected; last report: "
-                         f"{ {k: v for k, v in (last or {}).items() if k != 'env'} }")
+    raise AssertionError(
+        f"the app never reported what was expected; last report: "
+        f"{ {k: v for k, v in (last or {}).items() if k != 'env'} }"
+    )
 
 
 def running_pid(d) -> str:
@@ -141,8 +148,13 @@ def all_files(root: Path):
             yield Path(dirpath) / name
 
 
-def deployed_with_secrets(deployment, values: dict[str, str], delivery: str | None = None, app: str | None = None,
-                          extra_config: str = ""):
+def deployed_with_secrets(
+    deployment,
+    values: dict[str, str],
+    delivery: str | None = None,
+    app: str | None = None,
+    extra_config: str = "",
+):
     """A deployment whose first sync delivers `values` from a committed encrypted file."""
     d = deployment()
     wait_report(d, lambda r: r["version"] == "v1")
@@ -166,7 +178,9 @@ def _mount_point_line(path: Path) -> list[str]:
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
         point = fields[4]
-        if (str(path) == point or str(path).startswith(point.rstrip("/") + "/")) and len(point) >= len(best[4] if best else ""):
+        if (str(path) == point or str(path).startswith(point.rstrip("/") + "/")) and len(point) >= len(
+            best[4] if best else ""
+        ):
             best = fields
     return best
 
@@ -180,7 +194,7 @@ def shared_credentials_mount(user_manager):
     where = Path(user_manager.runtime_dir) / "credentials"
     where.mkdir(mode=0o755, exist_ok=True)
     fields = _mount_point_line(where)
-    if any(f.startswith("shared:") for f in fields[6:fields.index("-")]):
+    if any(f.startswith("shared:") for f in fields[6 : fields.index("-")]):
         yield where  # already like a booted host
         return
     subprocess.run(["mount", "--bind", str(where), str(where)], check=True)
@@ -193,8 +207,12 @@ def shared_credentials_mount(user_manager):
 
 # -- 1. each delivery mode end to end -----------------------------------------------------------
 
+
 def test_environment_file_delivery(deployment):
-    values = {"DB_PASSWORD": "s3cret-db-" + pysecrets.token_hex(8), "API_TOKEN": "tok-" + pysecrets.token_hex(8)}
+    values = {
+        "DB_PASSWORD": "s3cret-db-" + pysecrets.token_hex(8),
+        "API_TOKEN": "tok-" + pysecrets.token_hex(8),
+    }
     d, s, report = deployed_with_secrets(deployment, values)
     for name, value in values.items():
         assert report["env"][name] == value
@@ -203,7 +221,9 @@ def test_environment_file_delivery(deployment):
     assert os.lstat(path).st_uid == 0
     shown = d.show("Environment", "EnvironmentFiles")
     assert str(path) in shown["EnvironmentFiles"]
-    everything = subprocess.run(["systemctl", "--user", "show", d.unit], capture_output=True, text=True).stdout
+    everything = subprocess.run(
+        ["systemctl", "--user", "show", d.unit], capture_output=True, text=True
+    ).stdout
     dropin = d.dropin.read_text()
     for value in values.values():
         assert value not in shown["Environment"] and value not in everything
@@ -222,7 +242,10 @@ def test_environment_delivery_puts_values_in_the_dropin(deployment):
 
 
 def test_credentials_delivery(shared_credentials_mount, deployment):
-    values = {"DB_PASSWORD": "cred-" + pysecrets.token_hex(8), "CERT": "-----BEGIN-----\nabc\n-----END-----\n"}
+    values = {
+        "DB_PASSWORD": "cred-" + pysecrets.token_hex(8),
+        "CERT": "-----BEGIN-----\nabc\n-----END-----\n",
+    }
     d, s, report = deployed_with_secrets(deployment, values, delivery="credentials", app=CRED_APP)
     assert report["creds_dir"], "no $CREDENTIALS_DIRECTORY in the service"
     assert report["creds"] == values
@@ -232,7 +255,9 @@ def test_credentials_delivery(shared_credentials_mount, deployment):
         cred = secrets_dir(d) / "credentials" / name
         assert cred.read_text() == value
         assert mode(cred) == 0o600 and mode(cred.parent) == 0o700
-    everything = subprocess.run(["systemctl", "--user", "show", d.unit], capture_output=True, text=True).stdout
+    everything = subprocess.run(
+        ["systemctl", "--user", "show", d.unit], capture_output=True, text=True
+    ).stdout
     for value in values.values():
         assert value not in everything
     dropin = d.dropin.read_text()
@@ -240,14 +265,16 @@ def test_credentials_delivery(shared_credentials_mount, deployment):
     assert mode(d.dropin) == 0o644 and values["DB_PASSWORD"] not in dropin
 
 
-
 def test_switching_delivery_leaves_no_stale_plaintext_and_survives_a_restart_without_syncd(
-        shared_credentials_mount, deployment):
+    shared_credentials_mount, deployment
+):
     values = {"DB_PASSWORD": "sw-" + pysecrets.token_urlsafe(24)}
     d, s, report = deployed_with_secrets(deployment, values, app=CRED_APP)
-    steps = [("credentials", ["credentials/DB_PASSWORD"], 0o644),
-             ("environment", [], 0o600),
-             ("environment-file", ["environment"], 0o644)]
+    steps = [
+        ("credentials", ["credentials/DB_PASSWORD"], 0o644),
+        ("environment", [], 0o600),
+        ("environment-file", ["environment"], 0o644),
+    ]
     for delivery, files, dropin_mode in steps:
         d.write_config(s.config(delivery))
         pid = d.running()["pid"]
@@ -271,6 +298,7 @@ def test_switching_delivery_leaves_no_stale_plaintext_and_survives_a_restart_wit
 
 # -- 2. every kind of value, byte for byte, in each delivery mode --------------------------------
 
+
 @pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
 def test_hard_values_round_trip_exactly(shared_credentials_mount, deployment, delivery):
     d, s, report = deployed_with_secrets(deployment, HARD_VALUES, delivery=delivery, app=CRED_APP)
@@ -283,14 +311,15 @@ def test_hard_values_round_trip_exactly(shared_credentials_mount, deployment, de
             assert (secrets_dir(d) / "credentials" / name).read_bytes() == value.encode("utf-8")
 
 
-
 def test_value_limits_depend_on_the_delivery(shared_credentials_mount, deployment):
     """An environment entry is limited (kernel: 128 KiB per string; systemd: no Unicode
     noncharacters); a credential is a file and is not. A refused value blocks the deploy naming
     the secrets file, line and variable."""
     big = ("0123456789abcdef" * 64 + "\n") * 200  # about 200 KiB
     odd = "a\ufffeb"
-    d, s, report = deployed_with_secrets(deployment, {"BIG": big, "ODD": odd}, delivery="credentials", app=CRED_APP)
+    d, s, report = deployed_with_secrets(
+        deployment, {"BIG": big, "ODD": odd}, delivery="credentials", app=CRED_APP
+    )
     assert report["creds"] == {"BIG": big, "ODD": odd}
     text = s.path.read_text()
     dropin, pid = d.dropin_bytes(), running_pid(d)
@@ -308,6 +337,7 @@ def test_value_limits_depend_on_the_delivery(shared_credentials_mount, deploymen
 
 
 # -- 3. precedence: env.files, then env.secrets, then env.vars ----------------------------------
+
 
 def test_precedence_files_then_secrets_then_vars(deployment):
     secret_b = "secret-b-" + pysecrets.token_hex(8)
@@ -342,6 +372,7 @@ def test_precedence_files_then_secrets_then_vars(deployment):
 
 
 # -- 4. a failed deploy with changed secrets is undone from the previous commit -------------------
+
 
 def plaintext_hits(root: Path, values) -> list[str]:
     """Files under root holding any of the values, plainly or inside a base64 string of a JSON file."""
@@ -391,8 +422,14 @@ def toml_argv(argv: list[str]) -> str:
 
 @pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
 def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount, deployment, delivery):
-    old = {"DB_PASSWORD": "old-db-" + pysecrets.token_urlsafe(12), "TOKEN": "old-tok-" + pysecrets.token_urlsafe(12)}
-    new = {"DB_PASSWORD": "new-db-" + pysecrets.token_urlsafe(12), "TOKEN": "new-tok-" + pysecrets.token_urlsafe(12)}
+    old = {
+        "DB_PASSWORD": "old-db-" + pysecrets.token_urlsafe(12),
+        "TOKEN": "old-tok-" + pysecrets.token_urlsafe(12),
+    }
+    new = {
+        "DB_PASSWORD": "new-db-" + pysecrets.token_urlsafe(12),
+        "TOKEN": "new-tok-" + pysecrets.token_urlsafe(12),
+    }
     d, s, report = deployed_with_secrets(deployment, old, delivery=delivery, app=CRED_APP)
     seen = (lambda r: r["creds"]) if delivery == "credentials" else (lambda r: {n: r["env"][n] for n in old})
     assert seen(report) == old
@@ -403,14 +440,22 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
     gate = d.base / "gate"
     gate.mkdir()
     os.chown(gate, d.user.pw_uid, d.user.pw_gid)
-    hook = ["sh", "-c", f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
-                        f"i=$((i+1)); done"]
+    hook = [
+        "sh",
+        "-c",
+        f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
+        f"i=$((i+1)); done",
+    ]
     d.write_config(s.config(delivery, extra=f"\n[hooks]\npre_restart = [{toml_argv(hook)}]\n"))
     s.set(new)
     bad = d.commit({"VERSION": "broken-3\n"}, "new secrets and a broken app")
     pid = d.running()["pid"]
-    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not (gate / "held").exists():
@@ -429,7 +474,9 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
     assert "rolled-back" in out
     report = restarted(d, pid, "v2")
     assert seen(report) == old
-    assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
+    assert {
+        p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))
+    } == delivered_before
     assert d.dropin_bytes() == dropin_before
     assert mode(d.dropin) == (0o600 if delivery == "environment" else 0o644)
     assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
@@ -437,8 +484,6 @@ def test_failed_deploy_restores_previous_secret_values(shared_credentials_mount,
         assert value not in out + err
     st = d.status()
     assert st["result"] == "rolled-back" and bad in st["quarantined"]
-
-
 
 
 @pytest.mark.parametrize("delivery", ["environment-file", "environment"])
@@ -451,13 +496,20 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
     gate = d.base / "gate"
     gate.mkdir()
     os.chown(gate, d.user.pw_uid, d.user.pw_gid)
-    hook = ["sh", "-c", f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
-                        f"i=$((i+1)); done"]
+    hook = [
+        "sh",
+        "-c",
+        f"touch {gate}/held; i=0; while [ ! -e {gate}/go ] && [ $i -lt 400 ]; do sleep 0.05; "
+        f"i=$((i+1)); done",
+    ]
     d.write_config(s.config(delivery, extra=f"\n[hooks]\npre_restart = [{toml_argv(hook)}]\n"))
     s.set(new)
     d.commit({"VERSION": "v3\n"}, "new secrets")
-    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while not (gate / "held").exists():
@@ -475,7 +527,9 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
     out = d.sync(check=3)
     assert "uncommitted" in out.stdout + out.stderr
     assert d.head() == head
-    assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
+    assert {
+        p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))
+    } == delivered_before
     assert d.dropin_bytes() == dropin_before
     assert plaintext_hits(d.state, [*old.values(), *new.values()]) == []
     pid = d.running()["pid"]
@@ -484,7 +538,8 @@ def test_killed_mid_deploy_the_next_start_re_renders_the_previous_secrets(deploy
 
 
 def test_failed_deploy_that_also_changed_the_delivery_mode_restores_the_previous_delivery(
-        shared_credentials_mount, deployment):
+    shared_credentials_mount, deployment
+):
     values = {"DB_PASSWORD": "db-" + pysecrets.token_urlsafe(12)}
     d, s, _report = deployed_with_secrets(deployment, values, app=CRED_APP)
     delivered_before = {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))}
@@ -492,12 +547,15 @@ def test_failed_deploy_that_also_changed_the_delivery_mode_restores_the_previous
     d.commit({"VERSION": "broken-1\n"})
     pid = d.running()["pid"]
     d.sync(check=1)
-    assert {p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))} == delivered_before
+    assert {
+        p.relative_to(secrets_dir(d)): p.read_bytes() for p in all_files(secrets_dir(d))
+    } == delivered_before
     assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == values["DB_PASSWORD"]
     assert d.status()["result"] == "rolled-back"
 
 
 # -- 5. undecryptable or tampered secrets block the deploy and touch nothing ---------------------
+
 
 def _line_no(text: str, name: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(name + "="))
@@ -514,7 +572,7 @@ def _copy(text: str, name: str) -> str:
 def _flip(text: str, name: str) -> str:
     value = _copy(text, name)
     mid = len(value) // 2
-    flipped = value[:mid] + ("A" if value[mid] != "A" else "B") + value[mid + 1:]
+    flipped = value[:mid] + ("A" if value[mid] != "A" else "B") + value[mid + 1 :]
     return _replace_line(text, name, f"{name}={flipped}")
 
 
@@ -525,15 +583,25 @@ def _swap(text: str, a: str, b: str) -> str:
 
 def _truncate(text: str, name: str) -> str:
     line = f"{name}={_copy(text, name)}"
-    return text[:text.index(line) + len(line) // 2]  # the file ends in the middle of the line
+    return text[: text.index(line) + len(line) // 2]  # the file ends in the middle of the line
 
 
 BLOCKED_CASES = {
     # label: (mutate committed text, config change, variable the message names, message fragment)
     "flipped byte": (lambda t: _flip(t, "TOKEN"), None, "TOKEN", "does not decrypt"),
-    "swapped between names": (lambda t: _swap(t, "DB_PASSWORD", "TOKEN"), None, "DB_PASSWORD", "does not decrypt"),
+    "swapped between names": (
+        lambda t: _swap(t, "DB_PASSWORD", "TOKEN"),
+        None,
+        "DB_PASSWORD",
+        "does not decrypt",
+    ),
     "truncated line": (lambda t: _truncate(t, "TOKEN"), None, "TOKEN", ""),
-    "unknown version": (lambda t: _replace_line(t, "TOKEN", "TOKEN=v7:" + _copy(t, "TOKEN")[3:]), None, "TOKEN", "v7"),
+    "unknown version": (
+        lambda t: _replace_line(t, "TOKEN", "TOKEN=v7:" + _copy(t, "TOKEN")[3:]),
+        None,
+        "TOKEN",
+        "v7",
+    ),
     "plaintext pasted": (lambda t: t + "PASTED=" + PASTED + "\n", None, "PASTED", ""),
     "wrong key": (None, "other.key", "DB_PASSWORD", "not one of"),
     "key file missing": (None, "missing.key", "DB_PASSWORD", "missing.key"),
@@ -542,7 +610,10 @@ PASTED = "pasted-plain-" + pysecrets.token_urlsafe(16)
 
 
 def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
-    values = {"DB_PASSWORD": "db-" + pysecrets.token_urlsafe(24), "TOKEN": "tok-" + pysecrets.token_urlsafe(24)}
+    values = {
+        "DB_PASSWORD": "db-" + pysecrets.token_urlsafe(24),
+        "TOKEN": "tok-" + pysecrets.token_urlsafe(24),
+    }
     d, s, _report = deployed_with_secrets(deployment, values)
     keygen(d.base / "keys" / "other.key")
     good = s.path.read_text()
@@ -557,7 +628,9 @@ def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
         msg = out.stdout + out.stderr
         where = f"{s.rel}:{_line_no(good if name != 'PASTED' else text, name)}"
         assert out.returncode == 3, f"{label}: exit {out.returncode}\n{msg}"
-        assert where in msg and name in msg and fragment in msg, f"{label}: message lacks {where} {name} {fragment!r}:\n{msg}"
+        assert where in msg and name in msg and fragment in msg, (
+            f"{label}: message lacks {where} {name} {fragment!r}:\n{msg}"
+        )
         for secret in [*values.values(), PASTED]:
             assert secret not in msg, f"{label}: a secret value was printed"
         # Untouched: tree, branch, drop-in, delivered file, running process.
@@ -575,6 +648,7 @@ def test_bad_secrets_are_blocked_naming_file_line_and_variable(deployment):
 
 # -- 6. a long random secret appears nowhere it should not ---------------------------------------
 
+
 def _world_readable_hits(roots, needle: str) -> list[str]:
     hits = []
     for root in roots:
@@ -582,7 +656,11 @@ def _world_readable_hits(roots, needle: str) -> list[str]:
             continue
         for path in all_files(root):
             st = os.lstat(path)
-            if stat.S_ISREG(st.st_mode) and st.st_mode & stat.S_IROTH and needle.encode() in path.read_bytes():
+            if (
+                stat.S_ISREG(st.st_mode)
+                and st.st_mode & stat.S_IROTH
+                and needle.encode() in path.read_bytes()
+            ):
                 hits.append(str(path))
     return hits
 
@@ -608,7 +686,14 @@ def test_a_long_random_secret_leaks_nowhere(deployment):
     run("-v", "sync", check=0)
     assert restarted(d, pid, "v2")["env"]["DB_PASSWORD"] == secret  # control: it is delivered
     assert secret in (secrets_dir(d) / "environment").read_text()
-    for args in (["status"], ["status", "--json"], ["render"], ["-v", "render"], ["history"], ["history", "--json"]):
+    for args in (
+        ["status"],
+        ["status", "--json"],
+        ["render"],
+        ["-v", "render"],
+        ["history"],
+        ["history", "--json"],
+    ):
         run(*args, check=0)
     # A failing deploy that changes the secret, rolled back (the old one comes back).
     s.set({"DB_PASSWORD": later})
@@ -635,7 +720,9 @@ def test_a_long_random_secret_leaks_nowhere(deployment):
     unit_dir = d.unit_file.parent
     assert _world_readable_hits([d.tree, secrets_dir(d).parent, unit_dir, d.state], secret) == []
     assert _world_readable_hits([d.tree, secrets_dir(d).parent, unit_dir, d.state], later) == []
-    everything = subprocess.run(["systemctl", "--user", "show", d.unit], capture_output=True, text=True).stdout
+    everything = subprocess.run(
+        ["systemctl", "--user", "show", d.unit], capture_output=True, text=True
+    ).stdout
     assert secret not in everything and later not in everything
     cat = subprocess.run(["systemctl", "--user", "cat", d.unit], capture_output=True, text=True).stdout
     assert secret not in cat
@@ -643,9 +730,13 @@ def test_a_long_random_secret_leaks_nowhere(deployment):
 
 # -- 7. render masks values; render and status warn before a lock-out ---------------------------
 
+
 @pytest.mark.parametrize("delivery", ["environment-file", "environment", "credentials"])
 def test_render_masks_secret_values(deployment, delivery):
-    values = {"DB_PASSWORD": "pw-" + pysecrets.token_urlsafe(24), "MULTI": "l1-" + pysecrets.token_hex(8) + "\nline2 %$\"'"}
+    values = {
+        "DB_PASSWORD": "pw-" + pysecrets.token_urlsafe(24),
+        "MULTI": "l1-" + pysecrets.token_hex(8) + "\nline2 %$\"'",
+    }
     d = deployment()
     d.sync()
     s = Secrets(d)
@@ -673,7 +764,9 @@ def test_render_and_status_warn_when_the_server_key_is_not_a_recipient(deploymen
     secret = "only-staging-" + pysecrets.token_urlsafe(16)
     s.path.parent.mkdir(parents=True, exist_ok=True)
     # The developer created the file for the staging key only: production cannot open it.
-    secrets_cli("set", str(s.path), "DB_PASSWORD", "--recipient", staging, "--env", "production", value=secret)
+    secrets_cli(
+        "set", str(s.path), "DB_PASSWORD", "--recipient", staging, "--env", "production", value=secret
+    )
     d.commit({}, "secrets for the wrong key")
     d.sync()  # the commit is deployed; secrets are not configured yet
     d.write_config(s.config())
@@ -692,7 +785,9 @@ def test_render_and_status_warn_when_the_server_key_is_not_a_recipient(deploymen
     for text in (render.stdout, render.stderr, status_text, out.stdout, out.stderr, json.dumps(st)):
         assert secret not in text
     # Re-encrypted for production too (with the staging key, as the docs say): the warning goes away.
-    secrets_cli("recipients", str(s.path), "--add", s.recipient, "--key", str(d.base / "keys" / "staging.key"))
+    secrets_cli(
+        "recipients", str(s.path), "--add", s.recipient, "--key", str(d.base / "keys" / "staging.key")
+    )
     d.commit({}, "add the production recipient")
     d.sync()
     assert d.status()["warnings"] == []

@@ -29,9 +29,11 @@ def scp():
         for context in contexts:
             ae.add_supported_context(context)
         events: list[str] = []
-        handlers = [(evt.EVT_C_ECHO, lambda event: echo_status),
-                    (evt.EVT_RELEASED, lambda event: events.append("released")),
-                    (evt.EVT_ABORTED, lambda event: events.append("aborted"))]
+        handlers = [
+            (evt.EVT_C_ECHO, lambda event: echo_status),
+            (evt.EVT_RELEASED, lambda event: events.append("released")),
+            (evt.EVT_ABORTED, lambda event: events.append("aborted")),
+        ]
         server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
         servers.append(server)
         return server.socket.getsockname()[1], events
@@ -52,6 +54,7 @@ def wait_for(events, value, seconds=3.0):
 
 # --- against a real peer -----------------------------------------------------------------------
 
+
 def test_echo_succeeds_and_releases(scp):
     port, events = scp()
     c_echo("PIPELINE", "127.0.0.1", port, timeout=5)
@@ -68,13 +71,17 @@ def test_wrong_called_ae_is_rejected(scp):
     port, _ = scp()
     with pytest.raises(EchoFailed) as failure:
         c_echo("OTHER", "127.0.0.1", port, timeout=5)
-    assert str(failure.value) == "association rejected by the peer (permanent: called AE title not recognized)"
+    assert (
+        str(failure.value) == "association rejected by the peer (permanent: called AE title not recognized)"
+    )
 
 
 def test_peer_without_verification_rejects_the_context(scp):
     port, _ = scp(contexts=(CTImageStorage,))
-    assert check_dicom_echo(f"PIPELINE@127.0.0.1:{port}", 5) == \
-        "dicom echo: verification context rejected (abstract syntax not supported)"
+    assert (
+        check_dicom_echo(f"PIPELINE@127.0.0.1:{port}", 5)
+        == "dicom echo: verification context rejected (abstract syntax not supported)"
+    )
 
 
 def test_non_success_status_fails(scp):
@@ -94,6 +101,7 @@ def test_malformed_target():
 
 
 # --- encoding, checked with independent decoders ------------------------------------------------
+
 
 def test_associate_rq_decodes_with_pynetdicom():
     pdu = A_ASSOCIATE_RQ()
@@ -120,6 +128,7 @@ def test_c_echo_rq_command_set_decodes_with_pydicom():
 
 # --- scripted misbehaving peers ----------------------------------------------------------------
 
+
 def _pdu(pdu_type: int, body: bytes) -> bytes:
     return struct.pack(">BBI", pdu_type, 0, len(body)) + body
 
@@ -131,17 +140,29 @@ def _item(item_type: int, payload: bytes) -> bytes:
 def _associate_ac() -> bytes:
     context = _item(0x21, bytes([1, 0, 0, 0]) + _item(0x40, b"1.2.840.10008.1.2"))
     user = _item(0x50, _item(0x51, struct.pack(">I", 16384)))
-    body = (struct.pack(">HH", 1, 0) + b"PIPELINE".ljust(16) + b"SYNCD".ljust(16) + bytes(32)
-            + _item(0x10, b"1.2.840.10008.3.1.1.1") + context + user)
+    body = (
+        struct.pack(">HH", 1, 0)
+        + b"PIPELINE".ljust(16)
+        + b"SYNCD".ljust(16)
+        + bytes(32)
+        + _item(0x10, b"1.2.840.10008.3.1.1.1")
+        + context
+        + user
+    )
     return _pdu(0x02, body)
 
 
 def _echo_rsp_command(status: int) -> bytes:
     def el(element, value):
         return struct.pack("<HHI", 0, element, len(value)) + value
-    body = (el(0x0002, b"1.2.840.10008.1.1\0") + el(0x0100, struct.pack("<H", 0x8030))
-            + el(0x0120, struct.pack("<H", 1)) + el(0x0800, struct.pack("<H", 0x0101))
-            + el(0x0900, struct.pack("<H", status)))
+
+    body = (
+        el(0x0002, b"1.2.840.10008.1.1\0")
+        + el(0x0100, struct.pack("<H", 0x8030))
+        + el(0x0120, struct.pack("<H", 1))
+        + el(0x0800, struct.pack("<H", 0x0101))
+        + el(0x0900, struct.pack("<H", status))
+    )
     return el(0x0000, struct.pack("<I", len(body))) + body
 
 
@@ -211,8 +232,10 @@ def test_abort_from_peer_fails(fake_peer):
         conn.sendall(_pdu(0x07, bytes([0, 0, 2, 2])))  # provider abort, unexpected PDU
 
     port = fake_peer(abort)
-    assert check_dicom_echo(f"PIPELINE@127.0.0.1:{port}", 3) == \
-        "dicom echo: association aborted by the peer (unexpected PDU)"
+    assert (
+        check_dicom_echo(f"PIPELINE@127.0.0.1:{port}", 3)
+        == "dicom echo: association aborted by the peer (unexpected PDU)"
+    )
 
 
 def test_abort_after_echo_request_fails(fake_peer):

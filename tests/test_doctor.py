@@ -20,21 +20,43 @@ from helpers import PYTHON, git
 from syncd.config import load_config
 from syncd.doctor import Subject, run_checks
 from syncd.doctor import config as config_check
-from syncd.doctor import daemon, exec_paths, exec_python, firewall, last_result, privileged_port, remote, \
-    secrets_key, selinux, trusted_files, tree_owner, unit_loads, unitfile, user_group
+from syncd.doctor import (
+    daemon,
+    exec_paths,
+    exec_python,
+    firewall,
+    last_result,
+    privileged_port,
+    remote,
+    secrets_key,
+    selinux,
+    trusted_files,
+    tree_owner,
+    unit_loads,
+    unitfile,
+    user_group,
+)
 from syncd.state import State
 
 
 def write_config(tmp: Path, tree: Path, extra: str = "", owner: str | None = None) -> Path:
     path = tmp / "pipe.toml"
     owner_line = f'owner = "{owner}"\n' if owner else ""
-    path.write_text(f'[repo]\npath = "{tree}"\n\n[service]\nunit = "pipe.service"\n{owner_line}\n'
-                    f'[state]\ndir = "{tmp / "state"}"\n' + extra)
+    path.write_text(
+        f'[repo]\npath = "{tree}"\n\n[service]\nunit = "pipe.service"\n{owner_line}\n'
+        f'[state]\ndir = "{tmp / "state"}"\n' + extra
+    )
     return path
 
 
-def subject(tmp: Path, tree: Path | None = None, extra: str = "", owner: str | None = None,
-            props: dict | None = None, unit_text: str | None = None) -> Subject:
+def subject(
+    tmp: Path,
+    tree: Path | None = None,
+    extra: str = "",
+    owner: str | None = None,
+    props: dict | None = None,
+    unit_text: str | None = None,
+) -> Subject:
     tree = tree or tmp
     path = write_config(tmp, tree, extra, owner)
     s = Subject(config_path=path, cfg=load_config(path), unit="pipe.service", props=props or {})
@@ -51,9 +73,12 @@ def only(found) -> dict:
 
 # -- unit files ---------------------------------------------------------------------------------
 
+
 def test_unitfile_parse_reads_service_section_with_resets_and_continuations():
-    fragment = ("[Unit]\nDescription=x\nExecStart=/not/this\n[Service]\n# comment\nExecStart=/bin/a \\\n  --flag\n"
-                "User=pipe\nEnvironment=A=1\n")
+    fragment = (
+        "[Unit]\nDescription=x\nExecStart=/not/this\n[Service]\n# comment\nExecStart=/bin/a \\\n  --flag\n"
+        "User=pipe\nEnvironment=A=1\n"
+    )
     dropin = "[Service]\nExecStart=\nExecStart=/bin/b\nEnvironment=B=2\n"
     d = unitfile.parse([fragment, dropin])
     assert d["ExecStart"] == ["/bin/b"]
@@ -63,6 +88,7 @@ def test_unitfile_parse_reads_service_section_with_resets_and_continuations():
 
 
 # -- config ----------------------------------------------------------------------------------------
+
 
 def test_config_check_reports_the_error_and_a_missing_file(tmp_path):
     missing = Subject(config_path=tmp_path / "nope.toml", config_error="x")
@@ -79,13 +105,24 @@ def test_config_check_reports_the_error_and_a_missing_file(tmp_path):
 
 # -- the unit ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("props,ok,words", [
-    ({"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/pipe.service"}, True, "loaded from"),
-    ({"LoadState": "not-found"}, False, "no such unit"),
-    ({"LoadState": "bad-setting", "LoadError": "org.freedesktop.systemd1.BadUnitSetting \"Unit has a bad setting\"",
-      "FragmentPath": "/etc/systemd/system/pipe.service"}, False, "bad-setting"),
-    ({"LoadState": "loaded", "NeedDaemonReload": "yes"}, False, "changed on disk"),
-])
+
+@pytest.mark.parametrize(
+    "props,ok,words",
+    [
+        ({"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/pipe.service"}, True, "loaded from"),
+        ({"LoadState": "not-found"}, False, "no such unit"),
+        (
+            {
+                "LoadState": "bad-setting",
+                "LoadError": 'org.freedesktop.systemd1.BadUnitSetting "Unit has a bad setting"',
+                "FragmentPath": "/etc/systemd/system/pipe.service",
+            },
+            False,
+            "bad-setting",
+        ),
+        ({"LoadState": "loaded", "NeedDaemonReload": "yes"}, False, "changed on disk"),
+    ],
+)
 def test_unit_loads(tmp_path, props, ok, words):
     r = only(unit_loads.check(subject(tmp_path, props=props)))
     assert r["ok"] is ok and words in r["detail"]
@@ -98,9 +135,13 @@ def test_exec_paths_relative_missing_and_good(tmp_path):
     r = only(exec_paths.check(s))
     assert not r["ok"] and "'venv/bin/python' is not an absolute path" in r["detail"]
     assert "no WorkingDirectory=" in r["detail"] and f"WorkingDirectory={tmp_path}" in r["fix"]
-    s = subject(tmp_path, unit_text=f"[Service]\nExecStart={tmp_path}/nothing x\nWorkingDirectory={tmp_path}/gone\n")
+    s = subject(
+        tmp_path, unit_text=f"[Service]\nExecStart={tmp_path}/nothing x\nWorkingDirectory={tmp_path}/gone\n"
+    )
     r = only(exec_paths.check(s))
-    assert not r["ok"] and "does not exist" in r["detail"] and f"{tmp_path}/gone does not exist" in r["detail"]
+    assert (
+        not r["ok"] and "does not exist" in r["detail"] and f"{tmp_path}/gone does not exist" in r["detail"]
+    )
     s = subject(tmp_path, unit_text=f"[Service]\nExecStart={PYTHON} app.py\nWorkingDirectory={tmp_path}\n")
     assert only(exec_paths.check(s))["ok"]
     s = subject(tmp_path, unit_text=f"[Service]\nExecStart={PYTHON}\nWorkingDirectory=-{tmp_path}/optional\n")
@@ -112,24 +153,39 @@ def test_exec_python_wants_an_environment(tmp_path):
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
     (venv / "bin" / "python").symlink_to(sys.executable)
-    ok = only(exec_python.check(subject(tmp_path, unit_text=f"[Service]\nExecStart={venv}/bin/python main.py\n")))
+    ok = only(
+        exec_python.check(subject(tmp_path, unit_text=f"[Service]\nExecStart={venv}/bin/python main.py\n"))
+    )
     assert ok["ok"]
-    bad = only(exec_python.check(subject(tmp_path, unit_text="[Service]\nExecStart=/usr/bin/python3 main.py\n")))
-    assert not bad["ok"] and "system's python" in bad["detail"] and f"{tmp_path}/venv/bin/python" in bad["fix"]
-    other = only(exec_python.check(subject(tmp_path, unit_text="[Service]\nExecStart=/usr/bin/node server.js\n")))
+    bad = only(
+        exec_python.check(subject(tmp_path, unit_text="[Service]\nExecStart=/usr/bin/python3 main.py\n"))
+    )
+    assert (
+        not bad["ok"] and "system's python" in bad["detail"] and f"{tmp_path}/venv/bin/python" in bad["fix"]
+    )
+    other = only(
+        exec_python.check(subject(tmp_path, unit_text="[Service]\nExecStart=/usr/bin/node server.js\n"))
+    )
     assert other["ok"]
 
 
 def test_user_group(tmp_path, service_user):
     r = only(user_group.check(subject(tmp_path, unit_text="[Service]\nExecStart=/bin/true\n")))
     assert not r["ok"] and "runs as root" in r["detail"]
-    r = only(user_group.check(subject(tmp_path, unit_text="[Service]\nUser=nosuchuser-x\nGroup=nosuchgroup-x\n")))
-    assert not r["ok"] and "User=nosuchuser-x: no such user" in r["detail"] and "Group=nosuchgroup-x" in r["detail"]
+    r = only(
+        user_group.check(subject(tmp_path, unit_text="[Service]\nUser=nosuchuser-x\nGroup=nosuchgroup-x\n"))
+    )
+    assert (
+        not r["ok"]
+        and "User=nosuchuser-x: no such user" in r["detail"]
+        and "Group=nosuchgroup-x" in r["detail"]
+    )
     good = f"[Service]\nUser={service_user.pw_name}\nGroup={service_user.pw_name}\n"
     assert only(user_group.check(subject(tmp_path, unit_text=good)))["ok"]
 
 
 # -- the tree ---------------------------------------------------------------------------------------
+
 
 def test_tree_owner_finds_a_root_owned_file_and_never_follows_links(workdir, service_user):
     tree = workdir / "tree"
@@ -151,11 +207,21 @@ def test_tree_owner_finds_a_root_owned_file_and_never_follows_links(workdir, ser
 
 # -- ports --------------------------------------------------------------------------------------------
 
+
 def test_privileged_port_needs_the_capability():
     assert privileged_port.needs_capability([104], "pipeline", "", None, 1024) == [104]
-    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "cap_net_bind_service", 1024) == []
-    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "cap_chown", 1024) == [104]
-    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "", 1024) == [104]  # empty set
+    assert (
+        privileged_port.needs_capability(
+            [104], "pipeline", "cap_net_bind_service", "cap_net_bind_service", 1024
+        )
+        == []
+    )
+    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "cap_chown", 1024) == [
+        104
+    ]
+    assert privileged_port.needs_capability([104], "pipeline", "cap_net_bind_service", "", 1024) == [
+        104
+    ]  # empty set
     assert privileged_port.needs_capability([104], "root", "", None, 1024) == []
     assert privileged_port.needs_capability([11112], "pipeline", "", None, 1024) == []
     assert privileged_port.needs_capability([104], "pipeline", "", None, 80) == []  # sysctl lowered it
@@ -163,12 +229,28 @@ def test_privileged_port_needs_the_capability():
 
 def test_privileged_port_check_reads_the_config_and_the_unit(tmp_path):
     extra = '[health]\ntcp = "127.0.0.1:104"\n'
-    bad = subject(tmp_path, extra=extra, props={"User": "pipeline", "AmbientCapabilities": "",
-                                                "CapabilityBoundingSet": "cap_net_bind_service"})
+    bad = subject(
+        tmp_path,
+        extra=extra,
+        props={
+            "User": "pipeline",
+            "AmbientCapabilities": "",
+            "CapabilityBoundingSet": "cap_net_bind_service",
+        },
+    )
     r = only(privileged_port.check(bad))
-    assert not r["ok"] and "port 104" in r["detail"] and "AmbientCapabilities=CAP_NET_BIND_SERVICE" in r["fix"]
-    good = subject(tmp_path, extra=extra, props={"User": "pipeline", "AmbientCapabilities": "cap_net_bind_service",
-                                                 "CapabilityBoundingSet": "cap_net_bind_service"})
+    assert (
+        not r["ok"] and "port 104" in r["detail"] and "AmbientCapabilities=CAP_NET_BIND_SERVICE" in r["fix"]
+    )
+    good = subject(
+        tmp_path,
+        extra=extra,
+        props={
+            "User": "pipeline",
+            "AmbientCapabilities": "cap_net_bind_service",
+            "CapabilityBoundingSet": "cap_net_bind_service",
+        },
+    )
     assert only(privileged_port.check(good))["ok"]
     assert only(privileged_port.check(subject(tmp_path)))["ok"]  # no port: nothing to check
 
@@ -192,11 +274,32 @@ def test_ufw_rules():
 
 
 def nft(policy: str, *rules: list) -> dict:
-    items = [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "inet", "name": "filter"}},
-             {"chain": {"family": "inet", "table": "filter", "name": "input", "type": "filter", "hook": "input",
-                        "prio": 0, "policy": policy}},
-             {"chain": {"family": "inet", "table": "filter", "name": "output", "type": "filter", "hook": "output",
-                        "prio": 0, "policy": "drop"}}]
+    items = [
+        {"metainfo": {"version": "1.0.6"}},
+        {"table": {"family": "inet", "name": "filter"}},
+        {
+            "chain": {
+                "family": "inet",
+                "table": "filter",
+                "name": "input",
+                "type": "filter",
+                "hook": "input",
+                "prio": 0,
+                "policy": policy,
+            }
+        },
+        {
+            "chain": {
+                "family": "inet",
+                "table": "filter",
+                "name": "output",
+                "type": "filter",
+                "hook": "output",
+                "prio": 0,
+                "policy": "drop",
+            }
+        },
+    ]
     for expr in rules:
         items.append({"rule": {"family": "inet", "table": "filter", "chain": "input", "expr": expr}})
     return {"nftables": items}
@@ -206,8 +309,10 @@ def dport(right) -> dict:
     return {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": right}}
 
 
-CT_ESTABLISHED = [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
-                  {"accept": None}]
+CT_ESTABLISHED = [
+    {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}},
+    {"accept": None},
+]
 
 
 def test_nftables_ruleset():
@@ -216,8 +321,12 @@ def test_nftables_ruleset():
     assert firewall.nft_verdict(nft("drop", CT_ESTABLISHED, [dport(22), {"accept": None}]), 104) is False
     assert firewall.nft_verdict(nft("drop", CT_ESTABLISHED, [dport(104), {"accept": None}]), 104) is True
     assert firewall.nft_verdict(nft("drop", [dport({"set": [22, 104]}), {"accept": None}]), 104) is True
-    assert firewall.nft_verdict(nft("drop", [dport({"range": [100, 110]}), {"counter": None}, {"accept": None}]),
-                                104) is True
+    assert (
+        firewall.nft_verdict(
+            nft("drop", [dport({"range": [100, 110]}), {"counter": None}, {"accept": None}]), 104
+        )
+        is True
+    )
     assert firewall.nft_verdict(nft("accept", [dport(104), {"drop": None}]), 104) is False
     assert firewall.nft_verdict(nft("accept", [dport(104), {"reject": None}]), 11112) is True
 
@@ -245,18 +354,26 @@ def test_firewall_check_names_the_firewall_and_its_command(tmp_path, monkeypatch
 
 # -- SELinux -----------------------------------------------------------------------------------------
 
-AVC_TREE = ('type=AVC msg=audit(1701500000.123:456): avc:  denied  { read } for  pid=4242 comm="python" '
-            'name="model.bin" dev="sda1" ino=1 scontext=system_u:system_r:unconfined_service_t:s0 '
-            'tcontext=unconfined_u:object_r:user_home_t:s0 tclass=file permissive=0')
-AVC_PORT = ('type=AVC msg=audit(1701500001.0:457): avc:  denied  { name_bind } for  pid=4243 comm="python3" '
-            'src=104 scontext=system_u:system_r:init_t:s0 tcontext=system_u:object_r:dicom_port_t:s0 '
-            'tclass=tcp_socket permissive=0 exe="/opt/pipe/venv/bin/python"')
-AVC_OTHER = ('type=AVC msg=audit(1701500002.0:458): avc:  denied  { write } for  pid=1 comm="sshd" '
-             'path="/root/x" exe="/usr/sbin/sshd"')
+AVC_TREE = (
+    'type=AVC msg=audit(1701500000.123:456): avc:  denied  { read } for  pid=4242 comm="python" '
+    'name="model.bin" dev="sda1" ino=1 scontext=system_u:system_r:unconfined_service_t:s0 '
+    "tcontext=unconfined_u:object_r:user_home_t:s0 tclass=file permissive=0"
+)
+AVC_PORT = (
+    'type=AVC msg=audit(1701500001.0:457): avc:  denied  { name_bind } for  pid=4243 comm="python3" '
+    "src=104 scontext=system_u:system_r:init_t:s0 tcontext=system_u:object_r:dicom_port_t:s0 "
+    'tclass=tcp_socket permissive=0 exe="/opt/pipe/venv/bin/python"'
+)
+AVC_OTHER = (
+    'type=AVC msg=audit(1701500002.0:458): avc:  denied  { write } for  pid=1 comm="sshd" '
+    'path="/root/x" exe="/usr/sbin/sshd"'
+)
 
 
 def test_selinux_denials_for_the_unit():
-    found = selinux.denials_for([AVC_TREE, AVC_PORT, AVC_OTHER], {"/opt/pipe/venv/bin/python"}, "/opt/pipe", {"4242"})
+    found = selinux.denials_for(
+        [AVC_TREE, AVC_PORT, AVC_OTHER], {"/opt/pipe/venv/bin/python"}, "/opt/pipe", {"4242"}
+    )
     assert found == [AVC_TREE, AVC_PORT]
     assert selinux.denials_for([AVC_OTHER], {"/opt/pipe/venv/bin/python"}, "/opt/pipe", set()) == []
 
@@ -264,8 +381,11 @@ def test_selinux_denials_for_the_unit():
 def test_selinux_check(tmp_path, monkeypatch):
     from syncd.tools import selinux as tools
 
-    s = subject(tmp_path, unit_text="[Service]\nExecStart=/opt/pipe/venv/bin/python main.py\n",
-                props={"MainPID": "4242"})
+    s = subject(
+        tmp_path,
+        unit_text="[Service]\nExecStart=/opt/pipe/venv/bin/python main.py\n",
+        props={"MainPID": "4242"},
+    )
     monkeypatch.setattr(tools, "mode", lambda: "disabled")
     assert only(selinux.check(s))["ok"]
     monkeypatch.setattr(tools, "mode", lambda: "enforcing")
@@ -277,6 +397,7 @@ def test_selinux_check(tmp_path, monkeypatch):
 
 
 # -- the remote, the key, the files root trusts, the last result ----------------------------------------
+
 
 def test_remote_reachable_as_the_owner(workdir, service_user):
     owner = f"{service_user.pw_name}:{service_user.pw_name}"
@@ -330,7 +451,9 @@ def test_secrets_key_opens_every_file(workdir, service_user):
     r = only(secrets_key.check(subject(cfg_dir, tree, extra=extra, owner=owner)))
     assert not r["ok"] and "bad.env.enc" in r["detail"] and "good.env.enc" not in r["detail"]
     assert f"--add {server}" in r["fix"] and "s3cret" not in json.dumps(r)
-    assert only(secrets_key.check(subject(cfg_dir, tree, owner=owner)))["detail"] == "no env.secrets configured"
+    assert (
+        only(secrets_key.check(subject(cfg_dir, tree, owner=owner)))["detail"] == "no env.secrets configured"
+    )
 
 
 def test_trusted_files(tmp_path):
@@ -341,13 +464,19 @@ def test_trusted_files(tmp_path):
     assert trusted_files.problems_of(key, secret=True) == []
     os.chmod(key, 0o644)
     assert trusted_files.problems_of(key, secret=True) == [
-        (f"{key} is readable by others than root (mode 0644)", f"chmod 600 {key}")]
+        (f"{key} is readable by others than root (mode 0644)", f"chmod 600 {key}")
+    ]
     conf = tmp_path / "c.toml"
     conf.write_text("x")
     os.chmod(conf, 0o664)
-    assert trusted_files.problems_of(conf) == [(f"{conf} is writable by group (mode 0664)", f"chmod go-w {conf}")]
+    assert trusted_files.problems_of(conf) == [
+        (f"{conf} is writable by group (mode 0664)", f"chmod go-w {conf}")
+    ]
     os.chown(conf, 65534, 0)
-    assert (f"{conf} is owned by uid 65534, not root", f"chown root:root {conf}") in trusted_files.problems_of(conf)
+    assert (
+        f"{conf} is owned by uid 65534, not root",
+        f"chown root:root {conf}",
+    ) in trusted_files.problems_of(conf)
     assert trusted_files.problems_of(tmp_path / "missing") == []
     assert trusted_files.problems_of(Path("/tmp")) == []  # sticky and root's: like /tmp for sshd
 
@@ -370,7 +499,9 @@ def test_last_result(tmp_path):
     r = only(last_result.check(s))
     assert not r["ok"] and r["detail"] == "never synced"
     state = State(s.cfg.state_dir).ensure()
-    state.update_status(result="blocked", reason="merge conflict in config.py", last_sync="2026-01-01T00:00:00")
+    state.update_status(
+        result="blocked", reason="merge conflict in config.py", last_sync="2026-01-01T00:00:00"
+    )
     r = only(last_result.check(s))
     assert not r["ok"] and "merge conflict in config.py" in r["detail"] and "troubleshooting" in r["fix"]
     state.update_status(result="deployed", deployed="a" * 40, reason=None)
@@ -384,14 +515,26 @@ def test_daemon_unit_name():
 
 # -- the whole command ------------------------------------------------------------------------------
 
+
 def test_doctor_command_against_a_real_unit(deployment):
     d = deployment()
     d.sync()
     proc = d.syncd("doctor", "--json")
     results = {r["check"]: r for r in json.loads(proc.stdout)}
     assert proc.returncode == 1  # no syncd daemon and no User=: not all is well
-    for name in ("config", "unit-loads", "exec-paths", "exec-python", "tree-owner", "remote", "last-result",
-                 "privileged-port", "firewall", "selinux", "secrets-key"):
+    for name in (
+        "config",
+        "unit-loads",
+        "exec-paths",
+        "exec-python",
+        "tree-owner",
+        "remote",
+        "last-result",
+        "privileged-port",
+        "firewall",
+        "selinux",
+        "secrets-key",
+    ):
         assert results[name]["ok"], results[name]
     assert not results["user-group"]["ok"] and "runs as root" in results["user-group"]["detail"]
     assert not results["daemon"]["ok"]

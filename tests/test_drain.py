@@ -87,20 +87,28 @@ def test_windows_follow_the_wall_clock_across_a_dst_change():
     # Europe/Berlin springs forward on Sun 2026-03-29 at 02:00: 02:00-02:59 never happens that night.
     before = dt.datetime(2026, 3, 29, 1, 30)
     assert next_opening(("Sun 03:00-04:00",), before) == dt.datetime(2026, 3, 29, 3, 0)
-    code = ("import datetime as dt; from syncd.gate.windows import inside, local_now; n = local_now(); "
-            "print(inside((f'{n:%a} {n:%H}:00-{n:%H}:59',), n), n.utcoffset())")
+    code = (
+        "import datetime as dt; from syncd.gate.windows import inside, local_now; n = local_now(); "
+        "print(inside((f'{n:%a} {n:%H}:00-{n:%H}:59',), n), n.utcoffset())"
+    )
     for tz in ("Europe/Berlin", "America/New_York", "UTC"):
-        out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=dict(os.environ, TZ=tz))
+        out = subprocess.run(
+            [PYTHON, "-c", code], capture_output=True, text=True, env=dict(os.environ, TZ=tz)
+        )
         assert out.stdout.split()[0] == "True", (tz, out.stdout, out.stderr)  # the host's hour, not UTC's
 
 
 @pytest.mark.parametrize("bad", ["Mon-Fri 19:00", "Mo 19:00-20:00", "Mon 25:00-26:00", "Mon 19:60-20:00", ""])
 def test_bad_windows_name_the_key(workdir, bad):
     cfg = workdir / "bad.toml"
-    cfg.write_text(f'[repo]\npath = "/opt/x"\n[service]\nunit = "x"\n[schedule]\nwindows = ["Sat 00:00-23:59", "{bad}"]\n')
-    proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True)
+    cfg.write_text(
+        f'[repo]\npath = "/opt/x"\n[service]\nunit = "x"\n[schedule]\nwindows = ["Sat 00:00-23:59", "{bad}"]\n'
+    )
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
-    assert f"{cfg}: schedule.windows[1]: expected \"DAYS HH:MM-HH:MM\"" in proc.stderr
+    assert f'{cfg}: schedule.windows[1]: expected "DAYS HH:MM-HH:MM"' in proc.stderr
 
 
 # -- a deploy outside the windows ---------------------------------------------------------------
@@ -141,8 +149,10 @@ def test_under_the_daemon_a_deploy_waits_for_the_window_says_so_and_sync_now_dep
 
     d.syncd("sync", "--now", check=0)  # the waiting daemon does not hold the lock
     assert d.head() == new and d.running()["version"] == "v2"
-    wait_for(lambda: "up to date" in unit.status_text() or "healthy" in unit.status_text(),
-             what="the daemon to see the deploy")
+    wait_for(
+        lambda: "up to date" in unit.status_text() or "healthy" in unit.status_text(),
+        what="the daemon to see the deploy",
+    )
     assert d.status()["waiting"] is None
 
 
@@ -160,8 +170,12 @@ def test_a_transfer_in_progress_holds_the_deploy_until_it_ends(deployment, trans
     assert d.status()["waiting"]["busy_since"] is not None
     unmoved(d, head, pid)
 
-    waiting_sync = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    waiting_sync = subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(d.config), "sync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
 
     def read():
@@ -230,7 +244,9 @@ def test_drain_command_runs_as_the_owner_and_holds_while_it_exits_0(deployment, 
     os.chown(probe, service_user.pw_uid, service_user.pw_gid)
     flag = probe / "busy"
     flag.touch()
-    d.write_config(drain(command=["/bin/sh", "-c", f"id -u > {probe}/uid; pwd > {probe}/cwd; test -e {flag}"]))
+    d.write_config(
+        drain(command=["/bin/sh", "-c", f"id -u > {probe}/uid; pwd > {probe}/cwd; test -e {flag}"])
+    )
     d.commit({"VERSION": "v2\n"})
     out = d.syncd("sync", "--no-wait", check=3)
     assert "drain.command says the pipeline is busy" in out.stdout

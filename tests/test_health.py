@@ -83,7 +83,9 @@ class Units:
 
     def add(self, service_section: str) -> str:
         name = f"{self.prefix}-{uuid.uuid4().hex[:8]}.service"
-        (self.systemctl.unit_dir() / name).write_text(f"[Unit]\nDescription=syncd health test\n\n[Service]\n{service_section}\n")
+        (self.systemctl.unit_dir() / name).write_text(
+            f"[Unit]\nDescription=syncd health test\n\n[Service]\n{service_section}\n"
+        )
         self.systemctl.daemon_reload()
         self.names.append(name)
         return name
@@ -125,6 +127,7 @@ FAST = dict(timeout=4.0, settle=1.0)
 
 # --- unit state --------------------------------------------------------------------------------
 
+
 def test_healthy_simple_unit(systemctl, units):
     unit = units.python(SLEEPER)
     messages: list[str] = []
@@ -156,8 +159,10 @@ def test_restart_count_is_compared_with_the_value_after_the_restart_job(systemct
     # resets it): either way the judge compares with the value after the restart job, never with 0
     # or with an older value, so the old crash is not blamed on the new deploy.
     marker = tmp_path / "crashed-once"
-    unit = units.add(f"ExecStart=/bin/sh -c 'if [ ! -e {marker} ]; then touch {marker}; exit 1; fi; exec sleep 3600'\n"
-                     "Restart=on-failure\nRestartSec=100ms\n")
+    unit = units.add(
+        f"ExecStart=/bin/sh -c 'if [ ! -e {marker} ]; then touch {marker}; exit 1; fi; exec sleep 3600'\n"
+        "Restart=on-failure\nRestartSec=100ms\n"
+    )
     systemctl.restart(unit)
     for _ in range(100):  # let systemd's own restart happen before the manual one
         now = take_snapshot(systemctl, unit)
@@ -182,7 +187,9 @@ def test_unit_stuck_activating_fails_at_the_deadline(systemctl, units):
     # A blocking restart would wait for READY=1 (which never comes); the deploy uses a blocking
     # restart with its own timeout, the judge must still cope with a unit that is activating.
     systemctl.run("restart", "--no-block", unit)
-    verdict = judge(systemctl, unit, HealthConfig(timeout=2.0, settle=1.0), after=take_snapshot(systemctl, unit))
+    verdict = judge(
+        systemctl, unit, HealthConfig(timeout=2.0, settle=1.0), after=take_snapshot(systemctl, unit)
+    )
     assert not verdict.healthy
     assert verdict.reason == "still activating after 2s"
 
@@ -208,6 +215,7 @@ def test_oneshot_without_remain_after_exit_is_failed(systemctl, units):
 
 # --- probes through the judge ------------------------------------------------------------------
 
+
 def test_tcp_probe_passes_when_the_unit_listens(systemctl, units):
     port = free_port()
     unit = units.python(LISTENER, str(port))
@@ -218,7 +226,9 @@ def test_tcp_probe_passes_when_the_unit_listens(systemctl, units):
 def test_tcp_probe_refused_fails(systemctl, units):
     port = free_port()
     unit = units.python(SLEEPER)
-    verdict = restart_and_judge(systemctl, unit, HealthConfig(timeout=2.0, settle=1.0, tcp=f"127.0.0.1:{port}"))
+    verdict = restart_and_judge(
+        systemctl, unit, HealthConfig(timeout=2.0, settle=1.0, tcp=f"127.0.0.1:{port}")
+    )
     assert not verdict.healthy
     assert verdict.reason == "tcp probe: connection refused"
     assert str(port) not in verdict.reason
@@ -227,36 +237,49 @@ def test_tcp_probe_refused_fails(systemctl, units):
 def test_http_probe_200_passes(systemctl, units):
     port = free_port()
     unit = units.python(HTTP_SERVER, str(port), "200")
-    verdict = restart_and_judge(systemctl, unit, HealthConfig(**FAST, http=f"http://127.0.0.1:{port}/healthz"))
+    verdict = restart_and_judge(
+        systemctl, unit, HealthConfig(**FAST, http=f"http://127.0.0.1:{port}/healthz")
+    )
     assert verdict.healthy, verdict.reason
 
 
 def test_http_probe_500_fails(systemctl, units):
     port = free_port()
     unit = units.python(HTTP_SERVER, str(port), "500")
-    verdict = restart_and_judge(systemctl, unit, HealthConfig(timeout=3.0, settle=1.0,
-                                                               http=f"http://127.0.0.1:{port}/healthz"))
+    verdict = restart_and_judge(
+        systemctl, unit, HealthConfig(timeout=3.0, settle=1.0, http=f"http://127.0.0.1:{port}/healthz")
+    )
     assert not verdict.healthy
     assert verdict.reason == "http probe: status 500"
 
 
-def test_command_probe_runs_as_the_owner_in_the_tree_without_syncd_env(systemctl, units, tmp_path,
-                                                                      service_user, monkeypatch):
+def test_command_probe_runs_as_the_owner_in_the_tree_without_syncd_env(
+    systemctl, units, tmp_path, service_user, monkeypatch
+):
     monkeypatch.setenv("SYNCD_TEST_SECRET", "hunter2")
     tree = tmp_path / "tree"
     tree.mkdir()
     os.chmod(tmp_path, 0o755)
-    check = (f'test "$(id -u)" = {service_user.pw_uid} && test "$(id -g)" = {service_user.pw_gid} '
-             f'&& test "$(pwd)" = {tree} && test -z "$SYNCD_TEST_SECRET"')
+    check = (
+        f'test "$(id -u)" = {service_user.pw_uid} && test "$(id -g)" = {service_user.pw_gid} '
+        f'&& test "$(pwd)" = {tree} && test -z "$SYNCD_TEST_SECRET"'
+    )
     unit = units.python(SLEEPER)
-    verdict = restart_and_judge(systemctl, unit, HealthConfig(**FAST, command=("/bin/sh", "-c", check)),
-                                run_as=(service_user.pw_uid, service_user.pw_gid), cwd=tree)
+    verdict = restart_and_judge(
+        systemctl,
+        unit,
+        HealthConfig(**FAST, command=("/bin/sh", "-c", check)),
+        run_as=(service_user.pw_uid, service_user.pw_gid),
+        cwd=tree,
+    )
     assert verdict.healthy, verdict.reason
 
 
 def test_command_probe_failing_fails(systemctl, units):
     unit = units.python(SLEEPER)
-    verdict = restart_and_judge(systemctl, unit, HealthConfig(timeout=2.0, settle=1.0, command=("/bin/false",)))
+    verdict = restart_and_judge(
+        systemctl, unit, HealthConfig(timeout=2.0, settle=1.0, command=("/bin/false",))
+    )
     assert not verdict.healthy
     assert verdict.reason == "command probe: exited 1"
 
@@ -271,13 +294,16 @@ def test_dicom_echo_probe_through_the_judge(systemctl, units):
     try:
         port = server.socket.getsockname()[1]
         unit = units.python(SLEEPER)
-        verdict = restart_and_judge(systemctl, unit, HealthConfig(**FAST, dicom_echo=f"PIPELINE@127.0.0.1:{port}"))
+        verdict = restart_and_judge(
+            systemctl, unit, HealthConfig(**FAST, dicom_echo=f"PIPELINE@127.0.0.1:{port}")
+        )
         assert verdict.healthy, verdict.reason
     finally:
         server.shutdown()
 
 
 # --- the probes on their own (no systemd) ------------------------------------------------------
+
 
 def test_command_probe_timeout_kills_the_process_group(tmp_path):
     pidfile = tmp_path / "child.pid"
@@ -293,7 +319,10 @@ def test_command_probe_timeout_kills_the_process_group(tmp_path):
 
 
 def test_command_probe_missing_binary(tmp_path):
-    assert check_command([str(tmp_path / "nope")], 1.0) == "command probe: cannot start (No such file or directory)"
+    assert (
+        check_command([str(tmp_path / "nope")], 1.0)
+        == "command probe: cannot start (No such file or directory)"
+    )
 
 
 def test_http_probe_redirect_counts_as_healthy():
@@ -358,6 +387,7 @@ def test_parse_targets():
 
 # --- pure judgement rules (no systemd) ---------------------------------------------------------
 
+
 def snap(active="active", sub="running", pid=100, restarts=0, invocation="a", result="success") -> Snapshot:
     return Snapshot(active, sub, pid, restarts, invocation, result)
 
@@ -370,7 +400,9 @@ def test_assess_compares_restarts_with_after_not_zero():
 
 
 def test_assess_auto_restart_reason():
-    found = assess(snap(active="activating", sub="auto-restart", pid=0, restarts=1, result="exit-code"), snap())
+    found = assess(
+        snap(active="activating", sub="auto-restart", pid=0, restarts=1, result="exit-code"), snap()
+    )
     assert found.reason == "unit entered auto-restart (NRestarts 0→1)"
     found = assess(snap(active="activating", sub="auto-restart", pid=0, result="exit-code"), snap())
     assert found.reason == "unit entered auto-restart (main process exited: Result=exit-code)"
@@ -380,12 +412,16 @@ def test_assess_identity_changes():
     base = snap()
     assert assess(snap(pid=101), base, baseline=base).reason == "main PID changed (100→101)"
     assert assess(snap(invocation="b"), base, baseline=base).reason == "unit was restarted (new invocation)"
-    assert assess(snap(active="deactivating", sub="stop-sigterm"), base, baseline=base,
-                  was_up=True).reason == "unit left the active state (deactivating/stop-sigterm)"
+    assert (
+        assess(snap(active="deactivating", sub="stop-sigterm"), base, baseline=base, was_up=True).reason
+        == "unit left the active state (deactivating/stop-sigterm)"
+    )
 
 
 def test_assess_waits_for_a_queued_start():
     assert assess(snap(active="inactive", sub="dead", pid=0), snap(), job_pending=True).status == "waiting"
     assert assess(snap(active="activating", sub="start"), snap()).status == "waiting"
-    assert assess(snap(active="failed", sub="failed", pid=0, result="timeout"), snap()).reason == \
-        "unit failed: Result=timeout"
+    assert (
+        assess(snap(active="failed", sub="failed", pid=0, result="timeout"), snap()).reason
+        == "unit failed: Result=timeout"
+    )

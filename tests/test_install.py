@@ -23,20 +23,33 @@ import pytest
 from helpers import PYTHON, git, systemctl
 from syncd.config import load_config
 from syncd.install.record import CREATE, EDITED, SAME, UPDATE, Record
-from syncd.install.templates import Answers, config_text, daemon_dropin, daemon_unit, exec_argv, exec_word, \
-    pipeline_unit
+from syncd.install.templates import (
+    Answers,
+    config_text,
+    daemon_dropin,
+    daemon_unit,
+    exec_argv,
+    exec_word,
+    pipeline_unit,
+)
 
 UNITS = Path(__file__).resolve().parent.parent / "units"
 
 
 def answers(**kw) -> Answers:
-    base = dict(name="pipeline", repo="https://example.org/p.git", dir=Path("/opt/pipeline"), user="pipeline",
-                group="pipelineadmin")
+    base = dict(
+        name="pipeline",
+        repo="https://example.org/p.git",
+        dir=Path("/opt/pipeline"),
+        user="pipeline",
+        group="pipelineadmin",
+    )
     base.update(kw)
     return Answers(**base)
 
 
 # -- templates ----------------------------------------------------------------------------------
+
 
 def directives(text: str) -> dict[str, list[str]]:
     from syncd.doctor.unitfile import parse
@@ -59,9 +72,19 @@ def test_unit_has_absolute_paths_restart_and_the_capability_only_below_1024():
 
 def test_exec_words_are_absolute_and_quoted():
     assert exec_argv(answers(exec="venv/bin/python -m pipeline --port 104")) == [
-        "/opt/pipeline/venv/bin/python", "-m", "pipeline", "--port", "104"]
+        "/opt/pipeline/venv/bin/python",
+        "-m",
+        "pipeline",
+        "--port",
+        "104",
+    ]
     assert exec_argv(answers(exec="/usr/bin/env python3 app/serve.py -c conf.yml")) == [
-        "/usr/bin/env", "python3", "/opt/pipeline/app/serve.py", "-c", "conf.yml"]
+        "/usr/bin/env",
+        "python3",
+        "/opt/pipeline/app/serve.py",
+        "-c",
+        "conf.yml",
+    ]
     assert exec_word("100%") == "100%%" and exec_word("$HOME") == '"$$HOME"'
     assert exec_word('a "b" c') == '"a \\"b\\" c"'
 
@@ -79,8 +102,14 @@ def test_generated_unit_verifies_clean(workdir, service_user, port):
     assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
 
 
-@pytest.mark.parametrize("extra", [{}, {"local_branch": "local", "port": 104, "secrets": True},
-                                   {"dir": Path('/opt/we"ird dir/é'), "branch": "release/2.x", "scope": "user"}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"local_branch": "local", "port": 104, "secrets": True},
+        {"dir": Path('/opt/we"ird dir/é'), "branch": "release/2.x", "scope": "user"},
+    ],
+)
 def test_config_is_valid_by_construction(tmp_path, service_user, extra):
     a = answers(user=service_user.pw_name, group=service_user.pw_name, **extra)
     path = tmp_path / "pipeline.toml"
@@ -112,6 +141,7 @@ def test_daemon_dropin_only_when_the_sandbox_needs_it():
 
 # -- the record ---------------------------------------------------------------------------------
 
+
 def test_record_tells_its_own_file_from_an_edited_one(tmp_path):
     record = Record(tmp_path / "state")
     target = tmp_path / "etc" / "x.conf"
@@ -131,17 +161,21 @@ def test_record_tells_its_own_file_from_an_edited_one(tmp_path):
 
 # -- arguments ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv,words", [
-    (["Bad Name", "--repo", "/tmp"], "NAME 'Bad Name'"),
-    (["p", "--repo", "/nonexistent/repo"], "no such repository"),
-    (["p", "--repo", "/tmp", "--dir", "relative"], "--dir relative: expected an absolute path"),
-    (["p", "--repo", "/tmp", "--port", "70000"], "--port 70000"),
-    (["p", "--repo", "/tmp", "--branch", "a..b"], "--branch 'a..b'"),
-    (["p", "--repo", "/tmp", "--local-branch", "master"], "must differ"),
-    (["p", "--repo", "/tmp", "--admin", "no-such-user-x"], "--admin no-such-user-x"),
-    (["p", "--repo", "/tmp", "--exec", "'unclosed"], "--exec"),
-    (["p"], "--repo"),
-])
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["Bad Name", "--repo", "/tmp"], "NAME 'Bad Name'"),
+        (["p", "--repo", "/nonexistent/repo"], "no such repository"),
+        (["p", "--repo", "/tmp", "--dir", "relative"], "--dir relative: expected an absolute path"),
+        (["p", "--repo", "/tmp", "--port", "70000"], "--port 70000"),
+        (["p", "--repo", "/tmp", "--branch", "a..b"], "--branch 'a..b'"),
+        (["p", "--repo", "/tmp", "--local-branch", "master"], "must differ"),
+        (["p", "--repo", "/tmp", "--admin", "no-such-user-x"], "--admin no-such-user-x"),
+        (["p", "--repo", "/tmp", "--exec", "'unclosed"], "--exec"),
+        (["p"], "--repo"),
+    ],
+)
 def test_bad_arguments_exit_2_and_say_why(argv, words):
     proc = subprocess.run([PYTHON, "-m", "syncd", "install", *argv], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -152,14 +186,18 @@ def test_without_systemd_nothing_is_done_and_it_says_why(tmp_path):
     """This host has no systemd as PID 1: at system scope install refuses before changing anything."""
     if subprocess.run(["systemctl", "is-system-running"], capture_output=True).returncode == 0:
         pytest.skip("systemd runs as PID 1 here")
-    proc = subprocess.run([PYTHON, "-m", "syncd", "install", "nosystemd", "--repo", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "install", "nosystemd", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "does not answer" in proc.stdout and "nothing was changed" in proc.stdout
     assert subprocess.run(["getent", "group", "nosystemdadmin"], capture_output=True).returncode == 2
 
 
 # -- a whole run ------------------------------------------------------------------------------------
+
 
 def free_privileged_port() -> int:
     """A random free one: other runs of this suite on the host (other worktrees) pick theirs too."""
@@ -175,7 +213,7 @@ def free_privileged_port() -> int:
     raise AssertionError("no free port below 1024")
 
 
-APP = '''\
+APP = """\
 import socket
 port = int(open("PORT").read())
 s = socket.socket()
@@ -186,7 +224,7 @@ while True:
     c, _ = s.accept()
     c.sendall(open("VERSION").read().encode())
     c.close()
-'''
+"""
 
 
 def ask(port: int) -> str:
@@ -225,9 +263,29 @@ class Server:
         self.unit_file = self.unit_dir / f"{self.name}.service"
 
     def argv(self, *extra: str) -> list[str]:
-        return [PYTHON, "-m", "syncd", "install", self.name, "--repo", str(self.src), "--dir", str(self.tree),
-                "--port", str(self.port), "--push-repo", str(self.push), "--secrets", "--local-branch", "local",
-                "--admin", self.dev_user, "--scope", "user", *extra]
+        return [
+            PYTHON,
+            "-m",
+            "syncd",
+            "install",
+            self.name,
+            "--repo",
+            str(self.src),
+            "--dir",
+            str(self.tree),
+            "--port",
+            str(self.port),
+            "--push-repo",
+            str(self.push),
+            "--secrets",
+            "--local-branch",
+            "local",
+            "--admin",
+            self.dev_user,
+            "--scope",
+            "user",
+            *extra,
+        ]
 
     def install(self, *extra: str, check: int | None = 0) -> subprocess.CompletedProcess:
         proc = subprocess.run(self.argv(*extra), capture_output=True, text=True, timeout=600)
@@ -236,21 +294,33 @@ class Server:
         return proc
 
     def doctor(self) -> tuple[int, dict]:
-        proc = subprocess.run([PYTHON, "-m", "syncd", "doctor", self.name, "--json"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [PYTHON, "-m", "syncd", "doctor", self.name, "--json"], capture_output=True, text=True
+        )
         return proc.returncode, {r["check"]: r for r in json.loads(proc.stdout)}
 
     def syncd(self, *args: str) -> None:
-        subprocess.run([PYTHON, "-m", "syncd", "--config", str(self.config), *args], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [PYTHON, "-m", "syncd", "--config", str(self.config), *args], check=True, capture_output=True
+        )
 
     def status(self) -> dict:
-        proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(self.config), "status", "--json"],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [PYTHON, "-m", "syncd", "--config", str(self.config), "status", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(proc.stdout)
 
     def written(self) -> list[Path]:
-        return [self.config, self.key, self.unit_file, self.unit_dir / "syncd@.service",
-                Path("/var/lib/syncd") / self.name / "install.json"]
+        return [
+            self.config,
+            self.key,
+            self.unit_file,
+            self.unit_dir / "syncd@.service",
+            Path("/var/lib/syncd") / self.name / "install.json",
+        ]
 
     def cleanup(self) -> None:
         for unit in (f"syncd@{self.name}.service", f"{self.name}.service"):
@@ -258,12 +328,20 @@ class Server:
             systemctl("reset-failed", unit, check=False)
         for path in (self.config, self.key, self.unit_file):
             path.unlink(missing_ok=True)
-        for path in (self.unit_dir / f"syncd@{self.name}.service.d", self.unit_dir / f"{self.name}.service.d", Path("/var/lib/syncd") / self.name,
-                     Path("/var/lib") / self.name, self.tree, Path("/var/log") / self.name):
+        for path in (
+            self.unit_dir / f"syncd@{self.name}.service.d",
+            self.unit_dir / f"{self.name}.service.d",
+            Path("/var/lib/syncd") / self.name,
+            Path("/var/lib") / self.name,
+            self.tree,
+            Path("/var/log") / self.name,
+        ):
             shutil.rmtree(path, ignore_errors=True)
         systemctl("daemon-reload", check=False)
-        subprocess.run(["git", "config", "--system", "--fixed-value", "--unset-all", "safe.directory",
-                        str(self.push)], capture_output=True)
+        subprocess.run(
+            ["git", "config", "--system", "--fixed-value", "--unset-all", "safe.directory", str(self.push)],
+            capture_output=True,
+        )
         for argv in (["userdel", self.name], ["userdel", self.dev_user], ["groupdel", f"{self.name}admin"]):
             subprocess.run(argv, capture_output=True)
 
@@ -274,8 +352,10 @@ def server(user_manager, tmp_path_factory):
     s = Server(base, user_manager)
     s.cleanup()  # a previous run killed half-way
     try:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", s.dev_user],
-                       check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", s.dev_user],
+            check=True,
+        )
         s.src.mkdir()
         git(s.src, "init", "--quiet", "--initial-branch=master")
         (s.src / "main.py").write_text(APP)
@@ -298,7 +378,8 @@ def container_dropins(s: Server) -> None:
         dropins = s.unit_dir / f"{unit}.d"
         dropins.mkdir(parents=True, exist_ok=True)
         (dropins / "60-container.conf").write_text(
-            "[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\nProtectHome=read-only\n")
+            "[Service]\nProtectKernelLogs=no\nProtectKernelTunables=no\nProtectHome=read-only\n"
+        )
 
 
 def tempfile_dir() -> str:
@@ -320,13 +401,27 @@ def test_dry_run_changes_nothing(server):
 def test_install_brings_the_pipeline_up_on_a_privileged_port_as_its_user(server):
     proc = server.install()
     out = proc.stdout
-    for words in ("why:", "do: groupadd --system", "do: useradd --system", "git clone", "git checkout -b local",
-                  "uv: environment of requirements.txt", "syncd secrets keygen", f"write {server.config}",
-                  "enable --now", "its recipient, for the developers: syncd1:", "done:"):
+    for words in (
+        "why:",
+        "do: groupadd --system",
+        "do: useradd --system",
+        "git clone",
+        "git checkout -b local",
+        "uv: environment of requirements.txt",
+        "syncd secrets keygen",
+        f"write {server.config}",
+        "enable --now",
+        "its recipient, for the developers: syncd1:",
+        "done:",
+    ):
         assert words in out, out
     assert wait_for(lambda: ask(server.port), "the pipeline to listen") == "v1"
     pid = systemctl("show", "-p", "MainPID", "--value", f"{server.name}.service").stdout.strip()
-    uids = [line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Uid:")]
+    uids = [
+        line.split()[1]
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("Uid:")
+    ]
     assert uids == [str(pwd_uid(server.name))]  # the unprivileged user binds a port below 1024
     assert systemctl("is-active", f"syncd@{server.name}.service").stdout.strip() == "active"
     cfg = load_config(server.config)
@@ -370,15 +465,28 @@ def test_a_developer_push_is_deployed(server):
     subprocess.run(["chown", "-R", server.dev_user, str(dev)], check=True)
     pw = __import__("pwd").getpwnam(server.dev_user)
     # As the developer, a member of the admin group (the push repository is root's, group-writable).
-    subprocess.run(["git", "push", "--quiet", "origin", "master"], cwd=dev, check=True, user=pw.pw_uid,
-                   group=pw.pw_gid, extra_groups=[grp_gid(f"{server.name}admin")],
-                   env={"PATH": os.environ["PATH"], "HOME": str(dev)})
+    subprocess.run(
+        ["git", "push", "--quiet", "origin", "master"],
+        cwd=dev,
+        check=True,
+        user=pw.pw_uid,
+        group=pw.pw_gid,
+        extra_groups=[grp_gid(f"{server.name}admin")],
+        env={"PATH": os.environ["PATH"], "HOME": str(dev)},
+    )
     pushed = git(dev, "rev-parse", "HEAD")
     # The new version answers once restarted; the status once it was judged healthy.
     wait_for(lambda: ask(server.port) == "v2", "the new version to answer")
-    wait_for(lambda: (lambda st: st["upstream"] == pushed and st["result"] in ("deployed", "up-to-date")
-                      and st["deployed"] == git(server.tree, "rev-parse", "HEAD"))(server.status()),
-             "the deploy to be judged healthy")
+    wait_for(
+        lambda: (
+            lambda st: (
+                st["upstream"] == pushed
+                and st["result"] in ("deployed", "up-to-date")
+                and st["deployed"] == git(server.tree, "rev-parse", "HEAD")
+            )
+        )(server.status()),
+        "the deploy to be judged healthy",
+    )
 
 
 def test_doctor_passes(server):
@@ -401,15 +509,23 @@ def plant_root_file(s: Server):
 def plant_relative_exec(s: Server):
     replace_in(s.unit_file, f"ExecStart={s.tree}/venv/bin/python", "ExecStart=venv/bin/python")
     systemctl("daemon-reload")
-    return lambda: (replace_in(s.unit_file, "ExecStart=venv/bin/python", f"ExecStart={s.tree}/venv/bin/python"),
-                    systemctl("daemon-reload"))
+    return lambda: (
+        replace_in(s.unit_file, "ExecStart=venv/bin/python", f"ExecStart={s.tree}/venv/bin/python"),
+        systemctl("daemon-reload"),
+    )
 
 
 def plant_no_capability(s: Server):
     replace_in(s.unit_file, "AmbientCapabilities=CAP_NET_BIND_SERVICE\n", "")
     systemctl("daemon-reload")
-    return lambda: (replace_in(s.unit_file, "CapabilityBoundingSet=", "AmbientCapabilities=CAP_NET_BIND_SERVICE\n"
-                               "CapabilityBoundingSet="), systemctl("daemon-reload"))
+    return lambda: (
+        replace_in(
+            s.unit_file,
+            "CapabilityBoundingSet=",
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=",
+        ),
+        systemctl("daemon-reload"),
+    )
 
 
 def plant_group_writable_config(s: Server):
@@ -440,6 +556,7 @@ def plant_unopenable_secrets(s: Server):
     def fix():
         s.config.write_bytes(saved)
         git(s.tree, "reset", "--quiet", "--hard", "HEAD~1", user=owner)
+
     return fix
 
 
@@ -453,15 +570,18 @@ def plant_unit_that_does_not_load(s: Server):
     return lambda: (s.unit_file.write_text(saved), systemctl("daemon-reload"), s.syncd("resume"))
 
 
-@pytest.mark.parametrize("plant,check,fix_words", [
-    (plant_root_file, "tree-owner", "chown -R"),
-    (plant_relative_exec, "exec-paths", "absolute path"),
-    (plant_no_capability, "privileged-port", "AmbientCapabilities=CAP_NET_BIND_SERVICE"),
-    (plant_group_writable_config, "trusted-files", "chmod go-w"),
-    (plant_world_readable_key, "trusted-files", "chmod 600"),
-    (plant_unopenable_secrets, "secrets-key", "syncd secrets recipients"),
-    (plant_unit_that_does_not_load, "unit-loads", "systemd-analyze verify"),
-])
+@pytest.mark.parametrize(
+    "plant,check,fix_words",
+    [
+        (plant_root_file, "tree-owner", "chown -R"),
+        (plant_relative_exec, "exec-paths", "absolute path"),
+        (plant_no_capability, "privileged-port", "AmbientCapabilities=CAP_NET_BIND_SERVICE"),
+        (plant_group_writable_config, "trusted-files", "chmod go-w"),
+        (plant_world_readable_key, "trusted-files", "chmod 600"),
+        (plant_unopenable_secrets, "secrets-key", "syncd secrets recipients"),
+        (plant_unit_that_does_not_load, "unit-loads", "systemd-analyze verify"),
+    ],
+)
 def test_doctor_reports_each_planted_problem_with_its_fix(server, plant, check, fix_words):
     server.syncd("pause")  # a sync meanwhile would record the planted problem as its last result
     undo = plant(server)
@@ -482,10 +602,14 @@ def test_changed_answers_update_syncds_files_but_an_edit_needs_force(server):
     (server.unit_file).write_text(server.unit_file.read_text() + "# my note\n")
     before = server.unit_file.read_text()
     proc = server.install(check=1)
-    assert "a person edited it" in proc.stdout and "--force" in proc.stdout and "+# my note" not in proc.stdout
+    assert (
+        "a person edited it" in proc.stdout and "--force" in proc.stdout and "+# my note" not in proc.stdout
+    )
     assert "nothing was changed" in proc.stdout and server.unit_file.read_text() == before
     dry = server.install("--dry-run", check=1)
-    assert f'+tcp = "127.0.0.1:{server.port}"' in dry.stdout  # the config: syncd's own, updated without --force
+    assert (
+        f'+tcp = "127.0.0.1:{server.port}"' in dry.stdout
+    )  # the config: syncd's own, updated without --force
     proc = server.install("--force")
     assert "kept the edited version as" in proc.stdout
     assert "# my note" not in server.unit_file.read_text()
@@ -505,8 +629,21 @@ def test_a_repository_only_root_can_read(user_manager, workdir):
     (s.src / "VERSION").write_text("v1\n")
     git(s.src, "add", "-A")
     git(s.src, "commit", "--quiet", "-m", "v1")
-    base = [PYTHON, "-m", "syncd", "install", s.name, "--repo", str(s.src), "--dir", str(s.tree), "--scope", "user",
-            "--exec", "/bin/sleep infinity"]
+    base = [
+        PYTHON,
+        "-m",
+        "syncd",
+        "install",
+        s.name,
+        "--repo",
+        str(s.src),
+        "--dir",
+        str(s.tree),
+        "--scope",
+        "user",
+        "--exec",
+        "/bin/sleep infinity",
+    ]
     try:
         container_dropins(s)
         proc = subprocess.run(base, capture_output=True, text=True)

@@ -20,7 +20,7 @@ from test_deploy import wait_version
 
 # An app that runs like conftest's APP but exits (and keeps exiting) once a flag file exists:
 # a version that starts healthy and crash-loops later, as a real pipeline does on bad input.
-CRASHING_APP = '''\
+CRASHING_APP = """\
 import json, os, sys, time
 flag = os.environ["APP_CRASH_FLAG"]
 version = open("VERSION").read().strip()
@@ -31,13 +31,15 @@ os.replace(out + ".tmp", out)
 while not os.path.exists(flag):
     time.sleep(0.05)
 sys.exit("crashing on purpose")
-'''
+"""
 
 
 def set_unit_lines(d, unit_section: str = "", service_section: str = "") -> None:
     """Add lines to the test unit's [Unit] and [Service] sections and reload the manager."""
     text = d.unit_file.read_text()
-    text = text.replace("[Unit]\n", f"[Unit]\n{unit_section}", 1).replace("[Service]\n", f"[Service]\n{service_section}", 1)
+    text = text.replace("[Unit]\n", f"[Unit]\n{unit_section}", 1).replace(
+        "[Service]\n", f"[Service]\n{service_section}", 1
+    )
     d.unit_file.write_text(text)
     systemctl("daemon-reload")
 
@@ -118,7 +120,9 @@ def test_full_state_disk_is_one_line_and_moves_nothing(small_state):
     assert_nothing_moved(d, head, out)
     assert d.show("MainPID")["MainPID"] == pid  # not restarted
     # stdout's result line says it; whatever else is logged says the same, nothing more
-    assert all("no space left on device" in line for line in out.stderr.splitlines() if line.strip()), out.stderr
+    assert all("no space left on device" in line for line in out.stderr.splitlines() if line.strip()), (
+        out.stderr
+    )
     filler.unlink()
     d.sync()  # room again: the deploy goes through
     assert d.head() == sha and wait_version(d, "v2")
@@ -162,7 +166,9 @@ def test_unit_that_does_not_load_is_refused_before_anything_moves(deployment, pr
     d.sync()
     head = d.head()
     if problem == "unknown":
-        d.config.write_text(d.config.read_text().replace(f'unit = "{d.unit}"', 'unit = "pipeline-typo.service"'))
+        d.config.write_text(
+            d.config.read_text().replace(f'unit = "{d.unit}"', 'unit = "pipeline-typo.service"')
+        )
     else:
         set_unit_lines(d, service_section="ExecStart=\nExecStart=relative/path.py\n")
     d.commit({"VERSION": "v2\n"})
@@ -241,8 +247,10 @@ def test_pause_that_lands_while_the_daemon_waits_for_the_lock_is_honoured(deploy
         d.syncd("pause", check=0)
     finally:
         os.close(fd)
-    wait_for(lambda: "paused: push ignored" in unit.log_text() or "sync (push)" in unit.log_text(),
-             what="the daemon to take the lock")
+    wait_for(
+        lambda: "paused: push ignored" in unit.log_text() or "sync (push)" in unit.log_text(),
+        what="the daemon to take the lock",
+    )
     assert "paused: push ignored" in unit.log_text(), unit.log_text()
     assert d.head() == head
 
@@ -256,12 +264,17 @@ def test_no_back_off_after_a_failed_deploy(deployment, daemon_for):
     set_unit_lines(d, service_section=f"ExecStartPre=/bin/sh -c '! test -e {flag}'\n")
     flag.touch()
     d.commit({"VERSION": "v2\n"})
-    line = wait_for(lambda: [ln for ln in unit.log_text().splitlines() if "sync (" in ln and ": error: " in ln],
-                    timeout=40, what="the failed deploy")[-1]
+    line = wait_for(
+        lambda: [ln for ln in unit.log_text().splitlines() if "sync (" in ln and ": error: " in ln],
+        timeout=40,
+        what="the failed deploy",
+    )[-1]
     assert "retry in" not in line and "sync failed" not in unit.log_text(), unit.log_text()
     flag.unlink()
     fixed = d.commit({"VERSION": "v3\n"})  # acted on at once: the watch, not a retry timer
-    wait_for(lambda: d.status()["deployed"] == fixed and settled(d), timeout=40, what="the next push deployed")
+    wait_for(
+        lambda: d.status()["deployed"] == fixed and settled(d), timeout=40, what="the next push deployed"
+    )
 
 
 # -- (7) the unit's last lines from the failed start are in the reason -------------------------------
@@ -272,13 +285,13 @@ def test_no_back_off_after_a_failed_deploy(deployment, daemon_for):
 # (<slice>/user@0.service), so journald files its units' lines under _SYSTEMD_USER_UNIT as on a
 # server. syncd runs in that namespace (nsenter) and reads the journal with plain journalctl.
 
-LOUD_BROKEN_APP = '''\
+LOUD_BROKEN_APP = """\
 import os, sys
 for n in range(40):
     print("noise", n, flush=True)
 print("connecting with DB_PASSWORD=" + os.environ.get("DB_PASSWORD", ""), flush=True)
 raise RuntimeError("cannot reach the database")
-'''
+"""
 
 
 def _cgroup_root() -> Path:
@@ -309,11 +322,17 @@ mkdir -p {slice_dir}/user@0.service
 echo $$ >{slice_dir}/user@0.service/cgroup.procs
 exec /lib/systemd/systemd --user >{base}/manager.log 2>&1
 """
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                            env=dict(os.environ, **env), start_new_session=True)
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        env=dict(os.environ, **env),
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: proc.poll() is None and reachable(dict(os.environ, **env)), timeout=30,
-                 what=f"the journald-backed manager (see {base})")
+        wait_for(
+            lambda: proc.poll() is None and reachable(dict(os.environ, **env)),
+            timeout=30,
+            what=f"the journald-backed manager (see {base})",
+        )
         yield env, proc.pid
     finally:
         proc.terminate()
@@ -325,9 +344,19 @@ exec /lib/systemd/systemd --user >{base}/manager.log 2>&1
         journald = base / "journald.pid"
         if journald.exists():
             subprocess.run(["kill", journald.read_text().strip()], check=False)
-        wait_for(lambda: not any((d / "cgroup.procs").read_text().strip() for d in slice_dir.rglob("*")
-                                 if (d / "cgroup.procs").exists()), what="the test cgroups to empty")
-        for path in sorted((p for p in slice_dir.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        wait_for(
+            lambda: (
+                not any(
+                    (d / "cgroup.procs").read_text().strip()
+                    for d in slice_dir.rglob("*")
+                    if (d / "cgroup.procs").exists()
+                )
+            ),
+            what="the test cgroups to empty",
+        )
+        for path in sorted(
+            (p for p in slice_dir.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+        ):
             path.rmdir()
         slice_dir.rmdir()
         shutil.rmtree(base, ignore_errors=True)
@@ -339,15 +368,35 @@ class NsDeployment(Deployment):
     ns_pid = 0
 
     def syncd(self, *args: str, check: int | None = None, env: dict | None = None):
-        proc = subprocess.run(["nsenter", "-t", str(self.ns_pid), "-m", "--", PYTHON, "-m", "syncd",
-                               "--config", str(self.config), *args],
-                              capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=300)
+        proc = subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(self.ns_pid),
+                "-m",
+                "--",
+                PYTHON,
+                "-m",
+                "syncd",
+                "--config",
+                str(self.config),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, **(env or {})),
+            timeout=300,
+        )
         if check is not None:
-            assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            assert proc.returncode == check, (
+                f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
         return proc
 
 
-def test_failed_deploy_reason_has_the_units_last_lines_masked(journald_manager, service_user, workdir, monkeypatch):
+def test_failed_deploy_reason_has_the_units_last_lines_masked(
+    journald_manager, service_user, workdir, monkeypatch
+):
     from test_deploy_secrets import deployed_with_secrets
 
     env, pid = journald_manager
@@ -364,7 +413,9 @@ def test_failed_deploy_reason_has_the_units_last_lines_masked(journald_manager, 
     try:
         password = "pw-" + os.urandom(8).hex()
         d, _secrets, _report = deployed_with_secrets(deployment, {"DB_PASSWORD": password})
-        bad = d.commit({"app.py": LOUD_BROKEN_APP, "VERSION": "v3\n"}, "a version that cannot reach its database")
+        bad = d.commit(
+            {"app.py": LOUD_BROKEN_APP, "VERSION": "v3\n"}, "a version that cannot reach its database"
+        )
         out = d.sync(check=1)
         st = d.status()
         assert st["result"] == "rolled-back" and bad in st["quarantined"]
@@ -373,7 +424,9 @@ def test_failed_deploy_reason_has_the_units_last_lines_masked(journald_manager, 
         assert "noise 39" in reason and "noise 20" not in reason  # the last lines, bounded
         assert "DB_PASSWORD=" in reason and password not in reason  # masked
         entry = history(d)[0]
-        assert entry["result"] == "rolled-back" and "RuntimeError: cannot reach the database" in entry["reason"]
+        assert (
+            entry["result"] == "rolled-back" and "RuntimeError: cannot reach the database" in entry["reason"]
+        )
         assert password not in out.stdout + out.stderr
     finally:
         for d in made:

@@ -14,8 +14,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from helpers import PYTHON
 from receivers import SilentPeer
 
-SPEC_METRICS = {"syncd_deploys_total", "syncd_last_result_timestamp_seconds", "syncd_deployed_info", "syncd_paused",
-                "syncd_quarantined_commits", "syncd_deploy_duration_seconds", "syncd_fetch_errors_total"}
+SPEC_METRICS = {
+    "syncd_deploys_total",
+    "syncd_last_result_timestamp_seconds",
+    "syncd_deployed_info",
+    "syncd_paused",
+    "syncd_quarantined_commits",
+    "syncd_deploy_duration_seconds",
+    "syncd_fetch_errors_total",
+}
 
 
 def families(text: str) -> dict:
@@ -54,7 +61,8 @@ def test_the_textfile_has_the_spec_metrics_with_help_and_changes_as_deploys_happ
     first = textfile.read_text()
     fams = families(first)
     sample_names = {s.name for f in fams.values() for s in f.samples} | {
-        n + "_total" for n, f in fams.items() if f.type == "counter"}
+        n + "_total" for n, f in fams.items() if f.type == "counter"
+    }
     assert SPEC_METRICS <= sample_names | set(fams)
     for family in fams.values():
         assert len(family.documentation) > 30, family.name  # HELP a person understands
@@ -104,9 +112,14 @@ def test_metrics_answers_under_syncd_run(deployment, workdir):
     free.close()
     d.write_config(f'\n[schedule]\ninterval = 0\nwatch = false\n\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
     log = open(workdir / "run.log", "w")
-    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(d.config), "run"], stdout=log, stderr=log,
-                            env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(d.config), "run"],
+        stdout=log,
+        stderr=log,
+        env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+    )
     try:
+
         def scrape():
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
                 text = answer.read().decode()
@@ -122,15 +135,20 @@ def test_metrics_answers_under_syncd_run(deployment, workdir):
         log.close()
 
 
-@pytest.mark.parametrize("bad, expected", [
-    ('textfile = "/var/lib/x/syncd.txt"', "only files ending in \".prom\""),
-    ('textfile = "relative.prom"', "absolute path"),
-    ('listen = "9469"', '"address:port"'),
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ('textfile = "/var/lib/x/syncd.txt"', 'only files ending in ".prom"'),
+        ('textfile = "relative.prom"', "absolute path"),
+        ('listen = "9469"', '"address:port"'),
+    ],
+)
 def test_bad_metrics_keys_name_the_key(workdir, bad, expected):
     cfg = workdir / "bad.toml"
     cfg.write_text(f'[repo]\npath = "/opt/x"\n[service]\nunit = "x"\n[metrics]\n{bad}\n')
-    proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert f"{cfg}: metrics." in proc.stderr and expected in proc.stderr
 
@@ -143,8 +161,11 @@ def test_process_metrics_only_when_asked():
     from syncd.metrics.collect import registry_for
 
     def cfg(process):
-        return SimpleNamespace(service=SimpleNamespace(unit="p.service"), state_dir=Path("/nonexistent"),
-                               metrics=SimpleNamespace(process=process))
+        return SimpleNamespace(
+            service=SimpleNamespace(unit="p.service"),
+            state_dir=Path("/nonexistent"),
+            metrics=SimpleNamespace(process=process),
+        )
 
     assert b"process_" not in generate_latest(registry_for(cfg(False)))
     assert b"process_cpu_seconds_total" in generate_latest(registry_for(cfg(True)))

@@ -20,11 +20,11 @@ from test_keep_up import journald_manager  # noqa: F401 - a fixture: a user mana
 FIELDS = {"event", "unit", "host", "from", "to", "reason", "time", "duration_s"}
 SECRET = "pa55-W0rd-that-must-never-travel"
 # A broken version that prints its environment's secret before it dies (its journal holds it).
-LEAKY_BROKEN_APP = '''\
+LEAKY_BROKEN_APP = """\
 import os, sys
 print("starting with DB_PASSWORD=" + os.environ.get("DB_PASSWORD", ""), flush=True)
 sys.exit("broken on purpose; password was " + os.environ.get("DB_PASSWORD", ""))
-'''
+"""
 
 
 @pytest.fixture
@@ -130,9 +130,12 @@ def test_a_receiver_that_never_answers_costs_the_timeout_and_changes_nothing(dep
     try:
         d = deployment()
         textfile = workdir / f"syncd-{transport}.prom"
-        target = {"webhook": f"http://{peer.address}/hook"} if transport == "webhook" else {"smtp": peer.address}
-        d.write_config(notify_config(["deployed"], timeout="1s", **target)
-                       + f'\n[metrics]\ntextfile = "{textfile}"\n')
+        target = (
+            {"webhook": f"http://{peer.address}/hook"} if transport == "webhook" else {"smtp": peer.address}
+        )
+        d.write_config(
+            notify_config(["deployed"], timeout="1s", **target) + f'\n[metrics]\ntextfile = "{textfile}"\n'
+        )
         d.sync()
         new = d.commit({"VERSION": "v2\n"})
         out = d.sync()  # exit 0: deployed, whatever the receiver does
@@ -143,8 +146,12 @@ def test_a_receiver_that_never_answers_costs_the_timeout_and_changes_nothing(dep
         assert "1s" in warnings[0] or "timed out" in warnings[0] or "timeout" in warnings[0]
         assert "hook" not in warnings[0].split("127.0.0.1", 1)[1]  # the URL's path is not logged
         metrics = metrics_of(textfile)
-        assert metrics[("syncd_notifications_failed_total",
-                        frozenset({("unit", d.unit), ("transport", transport)}))] == 1
+        assert (
+            metrics[
+                ("syncd_notifications_failed_total", frozenset({("unit", d.unit), ("transport", transport)}))
+            ]
+            == 1
+        )
     finally:
         peer.close()
 
@@ -155,23 +162,31 @@ def test_a_refused_connection_is_one_warning_and_a_counter(deployment, workdir):
     closed = SilentPeer()
     address = closed.address
     closed.close()  # nothing listens there any more: connection refused
-    d.write_config(notify_config(["deployed"], webhook=f"http://{address}/x")
-                   + f'\n[metrics]\ntextfile = "{textfile}"\n')
+    d.write_config(
+        notify_config(["deployed"], webhook=f"http://{address}/x") + f'\n[metrics]\ntextfile = "{textfile}"\n'
+    )
     d.sync()
     d.commit({"VERSION": "v2\n"})
     out = d.sync()
     assert [line for line in out.stderr.splitlines() if "notification" in line] == [
-        line for line in out.stderr.splitlines() if line.startswith("warning: notification by webhook to 127.0.0.1")]
+        line
+        for line in out.stderr.splitlines()
+        if line.startswith("warning: notification by webhook to 127.0.0.1")
+    ]
     assert len([line for line in out.stderr.splitlines() if "notification" in line]) == 1
-    assert metrics_of(textfile)[("syncd_notifications_failed_total",
-                                 frozenset({("unit", d.unit), ("transport", "webhook")}))] == 1
+    assert (
+        metrics_of(textfile)[
+            ("syncd_notifications_failed_total", frozenset({("unit", d.unit), ("transport", "webhook")}))
+        ]
+        == 1
+    )
 
 
 def test_sendmail_delivers_the_same_message(deployment, workdir):
     d = deployment()
     spool = workdir / "spool"
     fake = workdir / "sendmail"
-    fake.write_text(f"#!/bin/sh\n[ \"$1 $2\" = \"-t -oi\" ] || exit 64\ncat > {spool}\n")
+    fake.write_text(f'#!/bin/sh\n[ "$1 $2" = "-t -oi" ] || exit 64\ncat > {spool}\n')
     fake.chmod(0o755)
     d.write_config(f'\n[notify]\non = ["deployed"]\nemail = ["team@example.org"]\nsendmail = "{fake}"\n')
     d.sync()
@@ -189,9 +204,18 @@ def test_the_event_masks_every_secret_value():
     from syncd.notify import Event, mask
 
     secrets = ("hunter2-long", "hunter2")
-    event = Event(event="rolled-back", unit="p.service", host="h", from_="a" * 40, to="b" * 40, running="b" * 40,
-                  reason=mask("unhealthy: said hunter2-long", secrets), time="t", duration_s=1.0,
-                  log_tail=[mask("pw=hunter2 and hunter2-long", secrets)])
+    event = Event(
+        event="rolled-back",
+        unit="p.service",
+        host="h",
+        from_="a" * 40,
+        to="b" * 40,
+        running="b" * 40,
+        reason=mask("unhealthy: said hunter2-long", secrets),
+        time="t",
+        duration_s=1.0,
+        log_tail=[mask("pw=hunter2 and hunter2-long", secrets)],
+    )
     body = repr(event.payload())
     assert "hunter2" not in body and "pw=******** and ********" in body
 
@@ -202,27 +226,40 @@ def test_what_to_do_is_what_troubleshooting_says():
 
     from syncd.notify.advice import ADVICE
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md").read_text().replace("`", "")
+    doc = (
+        (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md").read_text().replace("`", "")
+    )
     for _pattern, advice in ADVICE:
         assert advice in doc, advice
     assert re.search(r"\| nothing: the next sync deploys again \|", doc)
 
 
-@pytest.mark.parametrize("bad, expected", [
-    ('on = ["rolled_back"]', "notify.on[0]: expected one of 'deployed', 'rolled-back', 'blocked', 'error'"),
-    ('webhook = "ftp://x/hook-token-123"', "notify.webhook: expected an http:// or https:// URL"),
-    ('email = ["team"]', "notify.email[0]: expected an address"),
-    ('email = ["team@example.org"]', "notify.email: needs a way to send"),
-    ('smtp = "localhost"', "notify.smtp: expected \"host:port\""),
-    ('smtp = "localhost:25"\nsendmail = "/usr/sbin/sendmail"', "notify.sendmail: notify.smtp and notify.sendmail"),
-    ('timeout = "0s"', "notify.timeout: must be longer than 0"),
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        (
+            'on = ["rolled_back"]',
+            "notify.on[0]: expected one of 'deployed', 'rolled-back', 'blocked', 'error'",
+        ),
+        ('webhook = "ftp://x/hook-token-123"', "notify.webhook: expected an http:// or https:// URL"),
+        ('email = ["team"]', "notify.email[0]: expected an address"),
+        ('email = ["team@example.org"]', "notify.email: needs a way to send"),
+        ('smtp = "localhost"', 'notify.smtp: expected "host:port"'),
+        (
+            'smtp = "localhost:25"\nsendmail = "/usr/sbin/sendmail"',
+            "notify.sendmail: notify.smtp and notify.sendmail",
+        ),
+        ('timeout = "0s"', "notify.timeout: must be longer than 0"),
+    ],
+)
 def test_bad_notify_keys_name_the_key_and_never_echo_the_webhook(workdir, bad, expected):
     from helpers import PYTHON
 
     cfg = workdir / "bad.toml"
     cfg.write_text(f'[repo]\npath = "/opt/x"\n[service]\nunit = "x"\n[notify]\n{bad}\n')
-    proc = subprocess.run([PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [PYTHON, "-m", "syncd", "--config", str(cfg), "render"], capture_output=True, text=True
+    )
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert "hook-token-123" not in proc.stderr
@@ -234,10 +271,15 @@ def test_the_log_tail_of_a_failed_start_reaches_the_event_masked():
 
     from syncd.deploy.report import make_event
 
-    cfg = SimpleNamespace(service=SimpleNamespace(unit="p.service", owner="pipeline:pipelineadmin"),
-                          repo=SimpleNamespace(path="/srv/p"))
-    ctx = SimpleNamespace(cfg=cfg, rendered=SimpleNamespace(secret_values=(SECRET,)),
-                          log_tail=[f"starting with DB_PASSWORD={SECRET}", "Traceback ..."])
+    cfg = SimpleNamespace(
+        service=SimpleNamespace(unit="p.service", owner="pipeline:pipelineadmin"),
+        repo=SimpleNamespace(path="/srv/p"),
+    )
+    ctx = SimpleNamespace(
+        cfg=cfg,
+        rendered=SimpleNamespace(secret_values=(SECRET,)),
+        log_tail=[f"starting with DB_PASSWORD={SECRET}", "Traceback ..."],
+    )
     event = make_event(ctx, "rolled-back", f"unhealthy: {SECRET}", "a" * 40, "b" * 40, "b" * 40, 2.0)
     body = event.payload()
     assert body["log_tail"] == ["starting with DB_PASSWORD=********", "Traceback ..."]
@@ -245,8 +287,9 @@ def test_the_log_tail_of_a_failed_start_reaches_the_event_masked():
     assert "journalctl -u p -n 50" in body["what_to_do"]
 
 
-def test_the_webhook_gets_the_failed_starts_last_lines_masked(journald_manager, service_user, workdir, monkeypatch,
-                                                              webhook, smtp):
+def test_the_webhook_gets_the_failed_starts_last_lines_masked(
+    journald_manager, service_user, workdir, monkeypatch, webhook, smtp
+):
     """With a journald behind the unit (test_keep_up's manager), log_tail holds the crash, never the value."""
     from test_deploy_secrets import deployed_with_secrets
     from test_keep_up import LOUD_BROKEN_APP, NsDeployment
@@ -265,8 +308,10 @@ def test_the_webhook_gets_the_failed_starts_last_lines_masked(journald_manager, 
     try:
         password = "pw-" + os.urandom(8).hex()
         d, _secrets, _report = deployed_with_secrets(
-            deployment, {"DB_PASSWORD": password},
-            extra_config=notify_config(["rolled-back"], webhook.url, smtp.address))
+            deployment,
+            {"DB_PASSWORD": password},
+            extra_config=notify_config(["rolled-back"], webhook.url, smtp.address),
+        )
         d.commit({"app.py": LOUD_BROKEN_APP, "VERSION": "v3\n"}, "a version that cannot reach its database")
         d.sync(check=1)
         assert [b["event"] for b in webhook.received] == ["rolled-back"]

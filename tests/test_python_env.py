@@ -19,7 +19,7 @@ from helpers import PYTHON, git, systemctl
 
 PKG = "syncdtestpkg"
 
-APP = '''\
+APP = """\
 import json, os, sys, time
 import syncdtestpkg
 out = os.environ["APP_REPORT"]
@@ -30,17 +30,22 @@ with open(out + ".tmp", "w") as f:
 os.replace(out + ".tmp", out)
 while True:
     time.sleep(3600)
-'''
+"""
 
 
 def build_wheel(directory: Path, version: str, broken: bool = False) -> Path:
     """A pure-Python wheel of syncdtestpkg; a broken one fails at import, as nibabel 3.2.2 does on NumPy 2."""
     dist = f"{PKG}-{version}.dist-info"
-    init = ('raise ImportError("np.sctypes was removed in the NumPy 2.0 release")\n' if broken
-            else f'VERSION = "{version}"\n')
-    files = {f"{PKG}/__init__.py": init,
-             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {PKG}\nVersion: {version}\n",
-             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: syncd-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    init = (
+        'raise ImportError("np.sctypes was removed in the NumPy 2.0 release")\n'
+        if broken
+        else f'VERSION = "{version}"\n'
+    )
+    files = {
+        f"{PKG}/__init__.py": init,
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {PKG}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: syncd-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
     record = []
     for name, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
@@ -67,7 +72,9 @@ class PythonApp:
         self.wheels.mkdir()
         self.envs = d.tree.with_name("tree.envs")
         self.venv = d.tree / "venv"
-        self.python_config = '\n[python]\nrequirements = "requirements.txt"\n' + (f"keep = {keep}\n" if keep is not None else "")
+        self.python_config = '\n[python]\nrequirements = "requirements.txt"\n' + (
+            f"keep = {keep}\n" if keep is not None else ""
+        )
         # Many restarts in a few seconds are the point of these tests, not a crash loop.
         unit = d.unit_file.read_text().replace(f"ExecStart={PYTHON} ", f"ExecStart={d.tree}/venv/bin/python ")
         d.unit_file.write_text(unit.replace("[Unit]\n", "[Unit]\nStartLimitIntervalSec=0\n"))
@@ -81,7 +88,9 @@ class PythonApp:
         wheel = self.wheels / f"{PKG}-{version}-py3-none-any.whl"
         if not wheel.exists():
             wheel = self.wheel(version, broken)
-        return self.d.commit({"app.py": APP, "requirements.txt": requirements(wheel), **files}, f"pkg {version}")
+        return self.d.commit(
+            {"app.py": APP, "requirements.txt": requirements(wheel), **files}, f"pkg {version}"
+        )
 
     def environment(self) -> str:
         target = Path(os.readlink(self.venv))
@@ -150,7 +159,9 @@ def test_bad_dependency_rolls_back_to_old_packages_and_a_revert_reuses_them(depl
     app.push("2.1")
     app.d.sync()
     app.wait_pkg("2.1")
-    app.d.commit({"requirements.txt": requirements(app.wheels / f"{PKG}-1.0-py3-none-any.whl")}, "back to 1.0")
+    app.d.commit(
+        {"requirements.txt": requirements(app.wheels / f"{PKG}-1.0-py3-none-any.whl")}, "back to 1.0"
+    )
     out = app.d.syncd("-v", "sync", check=0)
     assert "reusing python environment" in out.stderr, out.stderr
     assert app.environment() == old_env and app.wait_pkg("1.0")
@@ -188,8 +199,11 @@ def test_sigkill_between_switch_and_judgement_is_undone_on_next_start(deployment
     old_env = app.environment()
     app.d.write_config(app.python_config, health='timeout = "60s"\nsettle = "60s"')
     app.push("2.0")
-    proc = subprocess.Popen([PYTHON, "-m", "syncd", "--config", str(app.d.config), "sync"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "syncd", "--config", str(app.d.config), "sync"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         app.wait_pkg("2.0", timeout=120)  # switched and restarted: now being judged
         journal = json.loads((app.d.state / "syncd" / "journal.json").read_text())
@@ -246,18 +260,35 @@ def test_pip_index_settings_map_to_uv(tmp_path, service_user):
     from syncd.tools.uv import pip_index_settings
 
     conf = tmp_path / "pip.conf"
-    conf.write_text("[global]\nindex-url = https://mirror.example.org/simple\ntimeout = 30\n"
-                    "[install]\nextra-index-url = https://a.example.org/simple https://b.example.org/simple\n"
-                    "trusted-host = a.example.org\n")
+    conf.write_text(
+        "[global]\nindex-url = https://mirror.example.org/simple\ntimeout = 30\n"
+        "[install]\nextra-index-url = https://a.example.org/simple https://b.example.org/simple\n"
+        "trusted-host = a.example.org\n"
+    )
     home = tmp_path / "home"
     (home / ".config/pip").mkdir(parents=True)
     (home / ".config/pip/pip.conf").symlink_to(conf)  # a link in the owner's home is not followed
-    environ = {"PIP_CONFIG_FILE": str(conf), "PIP_FIND_LINKS": "/srv/wheels", "PIP_NO_INDEX": "1",
-               "PIP_CERT": "/etc/ssl/certs/ca.pem", "PIP_DEFAULT_TIMEOUT": "60"}
+    environ = {
+        "PIP_CONFIG_FILE": str(conf),
+        "PIP_FIND_LINKS": "/srv/wheels",
+        "PIP_NO_INDEX": "1",
+        "PIP_CERT": "/etc/ssl/certs/ca.pem",
+        "PIP_DEFAULT_TIMEOUT": "60",
+    }
     s = pip_index_settings(str(home), service_user.pw_uid, environ)
-    assert s.args == ["--default-index", "https://mirror.example.org/simple",
-                      "--index", "https://a.example.org/simple", "--index", "https://b.example.org/simple",
-                      "--find-links", "/srv/wheels", "--no-index", "--allow-insecure-host", "a.example.org"]
+    assert s.args == [
+        "--default-index",
+        "https://mirror.example.org/simple",
+        "--index",
+        "https://a.example.org/simple",
+        "--index",
+        "https://b.example.org/simple",
+        "--find-links",
+        "/srv/wheels",
+        "--no-index",
+        "--allow-insecure-host",
+        "a.example.org",
+    ]
     assert s.env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca.pem" and s.env["UV_HTTP_TIMEOUT"] == "60"
     assert pip_index_settings(str(home), service_user.pw_uid, {}).args == []
 
@@ -274,13 +305,19 @@ def test_compile_bytecode_writes_pyc_at_build_time(workdir, service_user):
     made = {}
     for flag in ("false", "true"):
         config = workdir / f"{flag}.toml"
-        config.write_text(f'[repo]\npath = "{tree}"\n[service]\nunit = "x.service"\nowner = "{service_user.pw_name}"\n'
-                          f'[python]\nrequirements = "r.txt"\ncompile_bytecode = {flag}\n')
+        config.write_text(
+            f'[repo]\npath = "{tree}"\n[service]\nunit = "x.service"\nowner = "{service_user.pw_name}"\n'
+            f'[python]\nrequirements = "r.txt"\ncompile_bytecode = {flag}\n'
+        )
         cfg = load_config(config)
         text = requirements(wheel) + f"# {flag}\n"
         name = env_name(text.encode(), cfg.python.python)
-        assert Environments(cfg.python, tree, identity_for(service_user.pw_uid, service_user.pw_gid)).ensure_built(name, text.encode())
-        made[flag] = list((workdir / "tree.envs" / name).glob(f"lib/python*/site-packages/{PKG}/__pycache__/*.pyc"))
+        assert Environments(
+            cfg.python, tree, identity_for(service_user.pw_uid, service_user.pw_gid)
+        ).ensure_built(name, text.encode())
+        made[flag] = list(
+            (workdir / "tree.envs" / name).glob(f"lib/python*/site-packages/{PKG}/__pycache__/*.pyc")
+        )
     assert made == {"false": [], "true": made["true"]} and made["true"]
 
 
@@ -293,8 +330,11 @@ def test_an_environment_built_at_install_is_adopted_by_the_first_sync(deployment
     app = PythonApp(deployment())
     app.push("1.0")
     git(app.d.tree, "pull", "--quiet", "--ff-only", user=service_user)
-    name = build_for_commit(app.d.tree, PythonConfig(requirements="requirements.txt"),
-                            identity_for(service_user.pw_uid, service_user.pw_gid))
+    name = build_for_commit(
+        app.d.tree,
+        PythonConfig(requirements="requirements.txt"),
+        identity_for(service_user.pw_uid, service_user.pw_gid),
+    )
     assert app.environment() == name
     systemctl("restart", app.d.unit)
     pid = app.wait_pkg("1.0")["pid"]

@@ -52,6 +52,7 @@ ROUND_TRIP = {
 
 # ---- names ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["A", "_", "_A1", "LOG_LEVEL", "lower", "a1_B2"])
 def test_valid_names(name):
     assert validate_env_name(name)
@@ -64,23 +65,27 @@ def test_invalid_names(name):
 
 # ---- escaping ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, quoted", [
-    ("plain", "plain"),
-    ("", ""),
-    ("%", "%%"),
-    ("%n", "%%n"),
-    ("\\", "\\\\"),
-    ('"', '\\"'),
-    ("'", "'"),
-    ("\n", "\\n"),
-    ("\t", "\\t"),
-    ("\r", "\\x0d"),
-    ("\x1b[0m", "\\x1b[0m"),
-    ("\x7f", "\\x7f"),
-    ("$X ${Y}", "$X ${Y}"),
-    ("Ærø 東京 🩻", "Ærø 東京 🩻"),
-    ("%\\", "%%\\\\"),  # `%` is doubled, the backslash escaped; neither touches the other
-])
+
+@pytest.mark.parametrize(
+    "value, quoted",
+    [
+        ("plain", "plain"),
+        ("", ""),
+        ("%", "%%"),
+        ("%n", "%%n"),
+        ("\\", "\\\\"),
+        ('"', '\\"'),
+        ("'", "'"),
+        ("\n", "\\n"),
+        ("\t", "\\t"),
+        ("\r", "\\x0d"),
+        ("\x1b[0m", "\\x1b[0m"),
+        ("\x7f", "\\x7f"),
+        ("$X ${Y}", "$X ${Y}"),
+        ("Ærø 東京 🩻", "Ærø 東京 🩻"),
+        ("%\\", "%%\\\\"),  # `%` is doubled, the backslash escaped; neither touches the other
+    ],
+)
 def test_quote_value(value, quoted):
     assert quote_value(value) == quoted
 
@@ -94,16 +99,16 @@ def test_environment_line_shape():
 def test_line_is_one_line_of_printable_text(value):
     line = environment_line("V", value)
     assert "\n" not in line and "\r" not in line
-    assert not any(ord(c) < 32 or ord(c) == 0x7f for c in line)
+    assert not any(ord(c) < 32 or ord(c) == 0x7F for c in line)
     # The only unescaped double quotes are the two that delimit the word.
-    body = line[len('Environment="'):-1]
+    body = line[len('Environment="') : -1]
     unescaped = body.replace("\\\\", "").replace('\\"', "")
     assert '"' not in unescaped
 
 
 def _c_unescape_then_specifiers(line: str) -> str:
     """A model of systemd's reading of our (always double-quoted) line, to cross-check the escaper."""
-    body = line[len('Environment="'):-1]
+    body = line[len('Environment="') : -1]
     out, i = [], 0
     simple = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
     while i < len(body):
@@ -111,7 +116,7 @@ def _c_unescape_then_specifiers(line: str) -> str:
         if c == "\\":
             nxt = body[i + 1]
             if nxt == "x":
-                out.append(chr(int(body[i + 2:i + 4], 16)))
+                out.append(chr(int(body[i + 2 : i + 4], 16)))
                 i += 4
                 continue
             out.append(simple[nxt])
@@ -139,17 +144,21 @@ def test_model_round_trip(value):
 
 # ---- what systemd would refuse -------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, what", [
-    ("a\x00b", "NUL"),
-    ("\ufdd0", "U+FDD0"),
-    ("x\ufdefy", "U+FDEF"),
-    ("\ufffe", "U+FFFE"),
-    ("\uffff", "U+FFFF"),
-    ("\U0001fffe", "U+1FFFE"),
-    ("\U0010ffff", "U+10FFFF"),
-    ("\ud800", "surrogate"),
-    ("ok\udcff", "surrogate"),
-])
+
+@pytest.mark.parametrize(
+    "value, what",
+    [
+        ("a\x00b", "NUL"),
+        ("\ufdd0", "U+FDD0"),
+        ("x\ufdefy", "U+FDEF"),
+        ("\ufffe", "U+FFFE"),
+        ("\uffff", "U+FFFF"),
+        ("\U0001fffe", "U+1FFFE"),
+        ("\U0010ffff", "U+10FFFF"),
+        ("\ud800", "surrogate"),
+        ("ok\udcff", "surrogate"),
+    ],
+)
 def test_rejected_characters(value, what):
     with pytest.raises(EnvError) as err:
         check_env_value("SECRET_NAME", "hunter2" + value, source="deploy/prod.env:7")
@@ -179,6 +188,7 @@ def test_value_too_long_for_execve():
 def test_line_too_long_for_systemd(monkeypatch):
     # Escaping makes control characters 4x longer; the line limit must be judged after escaping.
     import syncd.render.quoting as quoting
+
     monkeypatch.setattr(quoting, "_max_exec_string", lambda: 10 * LONG_LINE_MAX)
     prefix = len('Environment="A=') + 1
     check_env_value("A", "y" * (LONG_LINE_MAX - 1 - prefix))  # line of LONG_LINE_MAX - 1 bytes: read
@@ -194,10 +204,16 @@ def test_100k_value_accepted():
 
 # ---- the drop-in ---------------------------------------------------------------------------------
 
+
 def test_render_dropin_layout():
     data = render_dropin([("B", "2"), ("A", "1 %")], ["EnvironmentFile=/run/syncd/x.env"])
-    assert data == (f"{HEADER}\n[Service]\nEnvironment=\"B=2\"\nEnvironment=\"A=1 %%\"\n"
-                    "EnvironmentFile=/run/syncd/x.env\n").encode()
+    assert (
+        data
+        == (
+            f'{HEADER}\n[Service]\nEnvironment="B=2"\nEnvironment="A=1 %%"\n'
+            "EnvironmentFile=/run/syncd/x.env\n"
+        ).encode()
+    )
     assert HEADER == "# Managed by syncd: this file is rewritten on every deploy; edits here are lost."
 
 
@@ -225,8 +241,9 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 
 
 def _systemctl(*args):
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["systemctl", "--user", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
 
 
 def test_round_trip_through_systemd(user_manager, tmp_path):

@@ -20,8 +20,13 @@ SECRET = "LONG-" + pysecrets.token_urlsafe(64)
 def cli(*args, stdin: bytes | None = None, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k not in ("VISUAL", "EDITOR")}
     full_env.update(env or {})
-    return subprocess.run([PYTHON, "-m", "syncd", "secrets", *map(str, args)], input=stdin if stdin is not None else b"",
-                          capture_output=True, env=full_env, cwd=cwd)
+    return subprocess.run(
+        [PYTHON, "-m", "syncd", "secrets", *map(str, args)],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        env=full_env,
+        cwd=cwd,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -41,10 +46,27 @@ def world(tmp_path):
     """Two keys (production, recovery) and a file with three values sealed to both."""
     keys = tmp_path / "keys"
     keys.mkdir()
-    w = {"p_key": keys / "prod.key", "r_key": keys / "recovery.key", "file": tmp_path / "repo" / "prod.env.enc"}
+    w = {
+        "p_key": keys / "prod.key",
+        "r_key": keys / "recovery.key",
+        "file": tmp_path / "repo" / "prod.env.enc",
+    }
     w["file"].parent.mkdir()
     w["p"], w["r"] = keygen(w["p_key"]), keygen(w["r_key"])
-    ok(cli("set", w["file"], "A", "alpha", "--env", "production", "--recipient", w["p"], "--recipient", w["r"]))
+    ok(
+        cli(
+            "set",
+            w["file"],
+            "A",
+            "alpha",
+            "--env",
+            "production",
+            "--recipient",
+            w["p"],
+            "--recipient",
+            w["r"],
+        )
+    )
     ok(cli("set", w["file"], "B", "bravo"))
     ok(cli("set", w["file"], "C", "charlie"))
     return w
@@ -90,7 +112,10 @@ def test_set_needs_only_the_public_recipient(tmp_path):
     proc = ok(cli("set", file, "API_TOKEN", stdin=SECRET.encode() + b"\n"))
     assert SECRET.encode() not in proc.stdout + proc.stderr
     assert SECRET.encode() not in file.read_bytes()
-    assert read_secrets(file, tmp_path / "server-only.key") == {"DB_PASSWORD": SECRET, "API_TOKEN": SECRET + "\n"}
+    assert read_secrets(file, tmp_path / "server-only.key") == {
+        "DB_PASSWORD": SECRET,
+        "API_TOKEN": SECRET + "\n",
+    }
 
 
 def test_set_from_stdin_keeps_exact_bytes(world):
@@ -108,7 +133,12 @@ def test_set_replaces_only_its_line_and_appends_new_names(world):
     assert changed_lines(before, after) == [line_index(world["file"], "B")]
     ok(cli("set", world["file"], "D", "delta"))
     assert lines(world["file"])[:-1] == after and lines(world["file"])[-1].startswith(b"D=v1:")
-    assert read_secrets(world["file"], world["r_key"]) == {"A": "alpha", "B": "new bravo", "C": "charlie", "D": "delta"}
+    assert read_secrets(world["file"], world["r_key"]) == {
+        "A": "alpha",
+        "B": "new bravo",
+        "C": "charlie",
+        "D": "delta",
+    }
 
 
 def test_set_keeps_the_file_mode(world):
@@ -121,7 +151,7 @@ def test_unset_removes_only_its_line(world):
     before = lines(world["file"])
     index = line_index(world["file"], "B")
     ok(cli("unset", world["file"], "B"))
-    assert lines(world["file"]) == before[:index] + before[index + 1:]
+    assert lines(world["file"]) == before[:index] + before[index + 1 :]
     proc = cli("unset", world["file"], "B")
     assert proc.returncode == 2 and b"no variable B" in proc.stderr
 
@@ -136,9 +166,15 @@ def test_set_rejects_bad_input(world, tmp_path):
     for args, needle in (
         (("set", world["file"], "1BAD", "x"), b"invalid variable name"),
         (("set", tmp_path / "new.enc", "A", "x"), b"--recipient"),
-        (("set", tmp_path / "new.enc", "A", "x", "--env", "prod", "--recipient", "syncd1:nope"), b"bad recipient"),
+        (
+            ("set", tmp_path / "new.enc", "A", "x", "--env", "prod", "--recipient", "syncd1:nope"),
+            b"bad recipient",
+        ),
         (("set", world["file"], "A", "x", "--env", "staging"), b"not 'staging'"),
-        (("set", world["file"], "A", "x", "--recipient", keygen(tmp_path / "third.key")), b"recipients FILE --add"),
+        (
+            ("set", world["file"], "A", "x", "--recipient", keygen(tmp_path / "third.key")),
+            b"recipients FILE --add",
+        ),
     ):
         before = world["file"].read_bytes()
         proc = cli(*args)
@@ -225,8 +261,12 @@ def test_edit_rewrites_only_changed_lines(world, editor):
     expected_same = [line for i, line in enumerate(before) if i not in (b, c)]
     assert [line for line in after if not line.startswith((b"B=", b"E="))] == expected_same
     assert after[-1].startswith(b"E=") and after[b].startswith(b"B=") and after[b] != before[b]
-    assert read_secrets(world["file"], world["r_key"]) == {"A": "alpha", "B": "bravo edited", "M": "keep\nme",
-                                                           "E": "echo"}
+    assert read_secrets(world["file"], world["r_key"]) == {
+        "A": "alpha",
+        "B": "bravo edited",
+        "M": "keep\nme",
+        "E": "echo",
+    }
 
 
 def line_index_in(content: list[bytes], name: str) -> int:
@@ -259,8 +299,9 @@ def test_failing_commands_never_print_the_secret(world, tmp_path, editor):
     tampered = tmp_path / "tampered.env.enc"
     text = world["file"].read_text()
     long_line = next(line for line in text.splitlines() if line.startswith("LONG="))
-    tampered.write_text(text.replace(long_line, long_line[:40] + ("A" if long_line[40] != "A" else "B")
-                                     + long_line[41:]))
+    tampered.write_text(
+        text.replace(long_line, long_line[:40] + ("A" if long_line[40] != "A" else "B") + long_line[41:])
+    )
     swapped = tmp_path / "swapped.env.enc"
     a_line = next(line for line in text.splitlines() if line.startswith("A="))
     swapped.write_text(text.replace(long_line, "LONG=" + a_line[2:]).replace(a_line, "A=" + long_line[5:]))

@@ -45,8 +45,9 @@ DUMP = "import json, os, sys\njson.dump(dict(os.environ), open(sys.argv[1], 'w')
 
 
 def systemctl_user(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["systemctl", "--user", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
 
 
 def test_environment_file_is_escaped_as_documented():
@@ -72,10 +73,8 @@ def test_environment_file_round_trips_through_a_real_unit(user_manager, tmp_path
     unit = f"syncd-secrets-envdump-{uuid.uuid4().hex[:8]}.service"
     unit_path = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user" / unit
     unit_path.write_text(
-        "[Service]\n"
-        "Type=oneshot\n"
-        f"EnvironmentFile={env_file}\n"
-        f"ExecStart={sys.executable} {script} {out}\n")
+        f"[Service]\nType=oneshot\nEnvironmentFile={env_file}\nExecStart={sys.executable} {script} {out}\n"
+    )
     try:
         assert systemctl_user("daemon-reload").returncode == 0
         started = systemctl_user("start", unit)

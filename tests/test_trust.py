@@ -23,9 +23,17 @@ ROOT_ONLY_SECRET = "SYNCD-SECRET-KEY-1:s3cr3t-k3y-m4t3ri4l-that-must-never-leak"
 
 def as_pipeline(user, *argv: str, input: str | None = None) -> subprocess.CompletedProcess:
     """Run a command as the (compromised) service user, with its uid, gid and groups only."""
-    proc = subprocess.run(list(argv), user=user.pw_uid, group=user.pw_gid, extra_groups=[user.pw_gid],
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}, capture_output=True, text=True,
-                          input=input, timeout=60)
+    proc = subprocess.run(
+        list(argv),
+        user=user.pw_uid,
+        group=user.pw_gid,
+        extra_groups=[user.pw_gid],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+    )
     return proc
 
 
@@ -45,6 +53,7 @@ def root_only_file(path: Path, text: str) -> Path:
 
 
 # -- finding 1: root follows a symlink the pipeline user planted in the tree -------------------------
+
 
 def test_f1_symlinked_env_file_does_not_leak_the_private_key(deployment, service_user):
     d = deployment()
@@ -85,10 +94,19 @@ def forge_journal(d, user, script: str, proof: Path) -> None:
     """As the pipeline user: replace the per-config state with one whose 'interrupted deploy' undo
     installs a drop-in of the attacker's choice (ExecStartPre=+ runs with full privileges).
     `script` makes the new per-config directory and leaves the shell in it."""
-    entry = {"previous": d.head(), "target": None, "branch": "master", "upstream": None, "trigger": "cli",
-             "started": "2026-01-01T00:00:00+00:00", "dropin_path": str(d.dropin),
-             "dropin_previous_b64": base64.b64encode(EVIL_DROPIN.format(proof=proof).encode()).decode(),
-             "dropin_previous_existed": True, "dropin_previous_had_secrets": False, "phase": "restarting"}
+    entry = {
+        "previous": d.head(),
+        "target": None,
+        "branch": "master",
+        "upstream": None,
+        "trigger": "cli",
+        "started": "2026-01-01T00:00:00+00:00",
+        "dropin_path": str(d.dropin),
+        "dropin_previous_b64": base64.b64encode(EVIL_DROPIN.format(proof=proof).encode()).decode(),
+        "dropin_previous_existed": True,
+        "dropin_previous_had_secrets": False,
+        "phase": "restarting",
+    }
     proc = as_pipeline(user, "sh", "-c", f"set -e; {script}; cat > journal.json", input=json.dumps(entry))
     assert proc.returncode == 0, proc.stderr
 
@@ -109,8 +127,9 @@ def test_f2_forged_journal_in_a_writable_state_dir_is_refused(deployment, servic
         os.chown(d.state, service_user.pw_uid, service_user.pw_gid)  # the operator's mistake
         forge_journal(d, service_user, f"cd {d.state}; mv syncd syncd.old; mkdir syncd; cd syncd", proof)
     else:  # owning the parent, the attacker moves the state aside and makes its own
-        forge_journal(d, service_user, f"cd {parent}; mv state state.old; mkdir -p state/syncd; cd state/syncd",
-                      proof)
+        forge_journal(
+            d, service_user, f"cd {parent}; mv state state.old; mkdir -p state/syncd; cd state/syncd", proof
+        )
     out = d.sync(check=None)
     assert not proof.exists(), f"the forged drop-in ran as uid {proof.read_text().strip()}"
     assert "ExecStartPre" not in (d.dropin_bytes() or b"").decode()
@@ -119,6 +138,7 @@ def test_f2_forged_journal_in_a_writable_state_dir_is_refused(deployment, servic
 
 
 # -- finding 4: files root trusts that the pipeline user can change ----------------------------------
+
 
 def _attackers_config(d, user, proof: Path) -> str:
     """The attacker's config: state.dir pointed at a directory it made, holding a forged journal."""
@@ -129,8 +149,9 @@ def _attackers_config(d, user, proof: Path) -> str:
     return d.config.read_text().replace(f'dir = "{d.state}"', f'dir = "{evil_state}"')
 
 
-@pytest.mark.parametrize("mistake", ["owned by the pipeline user", "group-writable by its group",
-                                     "in a directory it owns"])
+@pytest.mark.parametrize(
+    "mistake", ["owned by the pipeline user", "group-writable by its group", "in a directory it owns"]
+)
 def test_f4_config_the_pipeline_user_can_change_is_refused(deployment, service_user, mistake):
     d = deployment()
     d.write_config('\n[env.vars]\nA = "1"\n')
@@ -143,8 +164,9 @@ def test_f4_config_the_pipeline_user_can_change_is_refused(deployment, service_u
         d.config.rename(confdir / "syncd.toml")
         d.config = confdir / "syncd.toml"
         os.chown(confdir, service_user.pw_uid, service_user.pw_gid)
-        proc = as_pipeline(service_user, "sh", "-c", f"cat > {confdir}/new && mv -f {confdir}/new {d.config}",
-                           input=evil)
+        proc = as_pipeline(
+            service_user, "sh", "-c", f"cat > {confdir}/new && mv -f {confdir}/new {d.config}", input=evil
+        )
     else:
         if mistake == "owned by the pipeline user":
             os.chown(d.config, service_user.pw_uid, 0)
@@ -154,7 +176,9 @@ def test_f4_config_the_pipeline_user_can_change_is_refused(deployment, service_u
         proc = as_pipeline(service_user, "sh", "-c", f"cat > {d.config}", input=evil)
     assert proc.returncode == 0, proc.stderr
     out = d.sync(check=None)
-    assert not proof.exists(), f"code ran as uid {proof.read_text().strip()} from a config the pipeline user wrote"
+    assert not proof.exists(), (
+        f"code ran as uid {proof.read_text().strip()} from a config the pipeline user wrote"
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert str(d.config.parent if mistake == "in a directory it owns" else d.config) in out.stderr
     assert "chown root" in out.stderr or "chmod go-w" in out.stderr, out.stderr
@@ -163,8 +187,9 @@ def test_f4_config_the_pipeline_user_can_change_is_refused(deployment, service_u
 def test_f4_key_the_pipeline_user_can_read_is_refused(deployment, service_user):
     d = deployment()
     key = d.base / "production.key"
-    subprocess.run([PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True, capture_output=True
+    )
     os.chmod(key, 0o644)  # the operator's mistake
     assert "SYNCD-SECRET-KEY-1" in as_pipeline(service_user, "cat", str(key)).stdout  # what the attacker gets
     d.write_config(f'\n[env]\nkey = "{key}"\nvars = {{ A = "1" }}\n')
@@ -176,8 +201,9 @@ def test_f4_key_the_pipeline_user_can_read_is_refused(deployment, service_user):
 def test_f4_key_owned_by_the_pipeline_user_is_refused(deployment, service_user):
     d = deployment()
     key = d.base / "production.key"
-    subprocess.run([PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True, capture_output=True
+    )
     os.chown(key, service_user.pw_uid, service_user.pw_gid)
     d.write_config(f'\n[env]\nkey = "{key}"\n')
     out = d.sync(check=2)
@@ -190,14 +216,21 @@ def test_f4_allowed_signers_the_pipeline_user_owns_is_refused(deployment, servic
     allowed.write_text("")
     os.chown(allowed, service_user.pw_uid, service_user.pw_gid)
     # The attacker adds a key of its own: whatever it signs would pass `verify`.
-    as_pipeline(service_user, "sh", "-c", f"echo 'evil@example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFake' >> {allowed}")
-    d.config.write_text(d.config.read_text().replace(
-        "[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n'))
+    as_pipeline(
+        service_user,
+        "sh",
+        "-c",
+        f"echo 'evil@example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFake' >> {allowed}",
+    )
+    d.config.write_text(
+        d.config.read_text().replace("[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n')
+    )
     out = d.sync(check=2)
     assert str(allowed) in out.stderr and "chown root" in out.stderr, out.stderr
 
 
 # -- finding 3: `verify` bypassed through the tree -------------------------------------------------
+
 
 def signed_deployment(deployment, **kw):
     """verify = "ssh": the developer signs with a key in allowed_signers (root's, 0644)."""
@@ -206,8 +239,9 @@ def signed_deployment(deployment, **kw):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dev", "-f", str(key)], check=True)
     allowed = d.base / "allowed_signers"
     allowed.write_text(f"dev@example.org {(d.base / 'dev_signing_key.pub').read_text()}")
-    d.config.write_text(d.config.read_text().replace(
-        "[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n'))
+    d.config.write_text(
+        d.config.read_text().replace("[repo]\n", f'[repo]\nverify = "ssh"\nallowed_signers = "{allowed}"\n')
+    )
     git(d.dev, "config", "gpg.format", "ssh")
     git(d.dev, "config", "user.signingkey", str(key))
     git(d.dev, "config", "commit.gpgsign", "true")
@@ -219,8 +253,16 @@ def attacker_git(d, *args: str, check: bool = True) -> str:
     """git as the pipeline user in the tree (its own identity; it owns the tree and, here, origin)."""
     if args[:1] == ("push",):  # the developer's (root's) pushes left root-owned object directories
         subprocess.run(["chown", "-R", f"{d.user.pw_name}:{d.user.pw_name}", str(d.origin)], check=True)
-    return git(d.tree, "-c", "user.name=Mallory", "-c", "user.email=mallory@example.org", *args, user=d.user,
-               check=check)
+    return git(
+        d.tree,
+        "-c",
+        "user.name=Mallory",
+        "-c",
+        "user.email=mallory@example.org",
+        *args,
+        user=d.user,
+        check=check,
+    )
 
 
 def test_f3_unsigned_merge_of_two_signed_parents_is_refused(deployment):
@@ -231,15 +273,32 @@ def test_f3_unsigned_merge_of_two_signed_parents_is_refused(deployment):
     git(d.dev, "push", "--quiet", "origin", "side")
     signed_b = git(d.dev, "rev-parse", "HEAD")
     # The attacker: any tree, under an unsigned merge of the two signed commits, pushed upstream.
-    attacker_git(d, "fetch", "--quiet", "origin", "side:refs/remotes/origin/side", "master:refs/remotes/origin/master")
-    evil_version = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=d.tree, input="evil\n", text=True,
-                                  capture_output=True, user=d.user.pw_uid, group=d.user.pw_gid,
-                                  env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}).stdout.strip()
+    attacker_git(
+        d, "fetch", "--quiet", "origin", "side:refs/remotes/origin/side", "master:refs/remotes/origin/master"
+    )
+    evil_version = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=d.tree,
+        input="evil\n",
+        text=True,
+        capture_output=True,
+        user=d.user.pw_uid,
+        group=d.user.pw_gid,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    ).stdout.strip()
     listing = attacker_git(d, "ls-tree", signed_a).replace(
-        attacker_git(d, "rev-parse", f"{signed_a}:VERSION"), evil_version)
-    tree = subprocess.run(["git", "mktree"], cwd=d.tree, input=listing + "\n", text=True, capture_output=True,
-                          user=d.user.pw_uid, group=d.user.pw_gid,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"}).stdout.strip()
+        attacker_git(d, "rev-parse", f"{signed_a}:VERSION"), evil_version
+    )
+    tree = subprocess.run(
+        ["git", "mktree"],
+        cwd=d.tree,
+        input=listing + "\n",
+        text=True,
+        capture_output=True,
+        user=d.user.pw_uid,
+        group=d.user.pw_gid,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    ).stdout.strip()
     merge = attacker_git(d, "commit-tree", tree, "-p", signed_a, "-p", signed_b, "-m", "Merge branch 'side'")
     attacker_git(d, "push", "--quiet", "origin", f"{merge}:refs/heads/master")
     out = d.sync(check=None)
@@ -280,15 +339,29 @@ def test_f3_the_trees_git_config_does_not_decide_what_verified_means(deployment)
     fake.mkdir()
     os.chown(fake, d.user.pw_uid, d.user.pw_gid)
     program = fake / "always-good"
-    script = ('#!/bin/sh\ncase "$2" in find-principals) echo dev@example.org;; '
-              '*) echo "Good \\"git\\" signature for dev@example.org with ED25519 key SHA256:x";; esac\n')
+    script = (
+        '#!/bin/sh\ncase "$2" in find-principals) echo dev@example.org;; '
+        '*) echo "Good \\"git\\" signature for dev@example.org with ED25519 key SHA256:x";; esac\n'
+    )
     as_pipeline(d.user, "sh", "-c", f"cat > {program}; chmod 755 {program}", input=script)
     as_pipeline(d.user, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake / "key"))
     attacker_git(d, "config", "gpg.ssh.program", str(program))
     attacker_git(d, "config", "gpg.ssh.allowedSignersFile", str(fake / "allowed"))
     as_pipeline(d.user, "sh", "-c", f"echo evil > {d.tree}/VERSION")
-    attacker_git(d, "-c", "gpg.format=ssh", "-c", f"user.signingkey={fake / 'key'}", "-c", "gpg.ssh.program=ssh-keygen",
-                 "commit", "--quiet", "-S", "-am", "signed by someone else")
+    attacker_git(
+        d,
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        f"user.signingkey={fake / 'key'}",
+        "-c",
+        "gpg.ssh.program=ssh-keygen",
+        "commit",
+        "--quiet",
+        "-S",
+        "-am",
+        "signed by someone else",
+    )
     attacker_git(d, "push", "--quiet", "origin", "HEAD:master")
     out = d.sync(check=None)
     assert out.returncode == 3 and "signature" in out.stdout, out.stdout + out.stderr
@@ -298,8 +371,25 @@ def test_f3_the_trees_git_config_does_not_decide_what_verified_means(deployment)
 def _gpg_key(home: Path, email: str) -> str:
     home.mkdir(mode=0o700)
     env = dict(os.environ, GNUPGHOME=str(home))
-    subprocess.run(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "",
-                    "--quick-gen-key", email, "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            "gpg",
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            email,
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return env["GNUPGHOME"]
 
 
@@ -308,10 +398,14 @@ def test_f3_gpg_trusts_only_the_keys_in_allowed_signers(deployment):
     dev_home = _gpg_key(d.base / "gnupg-dev", "dev@example.org")
     other_home = _gpg_key(d.base / "gnupg-other", "other@example.org")
     keyring = d.base / "allowed_signers.gpg"
-    keyring.write_bytes(subprocess.run(["gpg", "--export"], env=dict(os.environ, GNUPGHOME=dev_home),
-                                       capture_output=True, check=True).stdout)
-    d.config.write_text(d.config.read_text().replace(
-        "[repo]\n", f'[repo]\nverify = "gpg"\nallowed_signers = "{keyring}"\n'))
+    keyring.write_bytes(
+        subprocess.run(
+            ["gpg", "--export"], env=dict(os.environ, GNUPGHOME=dev_home), capture_output=True, check=True
+        ).stdout
+    )
+    d.config.write_text(
+        d.config.read_text().replace("[repo]\n", f'[repo]\nverify = "gpg"\nallowed_signers = "{keyring}"\n')
+    )
     d.sync()
     os.environ["GNUPGHOME"] = other_home  # the developer's git signs with whichever gpg home is set
     try:
@@ -334,19 +428,25 @@ def test_f3_gpg_trusts_only_the_keys_in_allowed_signers(deployment):
 
 # -- finding 5: FIFOs and slow programs planted in the tree ------------------------------------------
 
+
 def test_f5_fifo_for_a_ref_does_not_stop_the_daemon_before_ready(deployment, service_user):
     from test_daemon import DaemonUnit
 
     d = deployment()
-    d.write_config('\n[schedule]\ninterval = 0\nwatch = true\n')
+    d.write_config("\n[schedule]\ninterval = 0\nwatch = true\n")
     d.sync()
     # The attacker packs the branch (so git still knows it) and puts a FIFO where the loose ref was.
     attacker_git(d, "pack-refs", "--all")
-    assert as_pipeline(service_user, "mkfifo", str(d.tree / ".git" / "refs" / "heads" / "master")).returncode == 0
+    assert (
+        as_pipeline(service_user, "mkfifo", str(d.tree / ".git" / "refs" / "heads" / "master")).returncode
+        == 0
+    )
     unit = DaemonUnit(d)
     try:
         started = unit.start(check=False)  # returns once READY=1 arrived (or start failed)
-        assert started.returncode == 0 and unit.show("ActiveState")["ActiveState"] == "active", unit.log_text()
+        assert started.returncode == 0 and unit.show("ActiveState")["ActiveState"] == "active", (
+            unit.log_text()
+        )
         stopped = unit.stop()
         assert stopped.returncode == 0
         assert unit.show("ActiveState")["ActiveState"] in ("inactive", "failed")
@@ -374,7 +474,9 @@ def test_f5_fifo_for_an_untracked_env_file_blocks_instead_of_hanging(deployment,
 def test_f5_fifo_for_a_secrets_file_does_not_hang_status(deployment, service_user):
     d = deployment()
     key = d.base / "production.key"
-    subprocess.run([PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True, capture_output=True)
+    subprocess.run(
+        [PYTHON, "-m", "syncd", "secrets", "keygen", "--out", str(key)], check=True, capture_output=True
+    )
     d.write_config(f'\n[env]\nsecrets = ["prod.env.enc"]\nkey = "{key}"\n')
     assert as_pipeline(service_user, "mkfifo", str(d.tree / "prod.env.enc")).returncode == 0
     st = d.status()
@@ -388,8 +490,13 @@ def test_f5_fsmonitor_in_the_trees_git_config_never_runs(deployment, service_use
     os.chown(d.base / "marks", service_user.pw_uid, service_user.pw_gid)
     marker = d.base / "marks" / "fsmonitor-ran"
     program = d.tree / ".git" / "slow-fsmonitor"
-    as_pipeline(service_user, "sh", "-c", f"cat > {program}; chmod 755 {program}",
-                input=f"#!/bin/sh\ntouch {marker}\nsleep 1000\n")
+    as_pipeline(
+        service_user,
+        "sh",
+        "-c",
+        f"cat > {program}; chmod 755 {program}",
+        input=f"#!/bin/sh\ntouch {marker}\nsleep 1000\n",
+    )
     attacker_git(d, "config", "core.fsmonitor", str(program))
     d.commit({"VERSION": "v2\n"})
     d.sync()
@@ -404,7 +511,9 @@ def test_f5_a_git_command_that_hangs_is_killed_after_repo_git_timeout(deployment
     index = d.tree / ".git" / "index"
     assert as_pipeline(service_user, "sh", "-c", f"rm {index} && mkfifo {index}").returncode == 0
     out = d.sync(check=1)
-    assert "did not finish within 3s" in out.stdout and "repo.git_timeout" in out.stdout, out.stdout + out.stderr
+    assert "did not finish within 3s" in out.stdout and "repo.git_timeout" in out.stdout, (
+        out.stdout + out.stderr
+    )
     assert d.status()["result"] == "error"
 
 
@@ -463,13 +572,18 @@ def test_f6_dicom_peer_sending_endless_fragments_is_cut_off(fake_peer):
 
 # -- finding 7: sizes ------------------------------------------------------------------------------
 
+
 def test_f7_an_env_file_with_too_many_entries_is_refused_before_daemon_reload(deployment, service_user):
     d = deployment(local_branch="local")
     d.sync()
     dropin = d.dropin_bytes()
     # The attacker commits in the tree (no verify here): 5 000 variables, 400 KB, well under 1 MiB.
-    as_pipeline(service_user, "sh", "-c",
-                f"cd {d.tree} && seq 1 5000 | sed 's/.*/VAR_&=some-value-&-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/' > bulk.env")
+    as_pipeline(
+        service_user,
+        "sh",
+        "-c",
+        f"cd {d.tree} && seq 1 5000 | sed 's/.*/VAR_&=some-value-&-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx/' > bulk.env",
+    )
     attacker_git(d, "add", "bulk.env")
     attacker_git(d, "commit", "--quiet", "-m", "config")
     d.config.write_text(d.config.read_text() + '\n[env]\nfiles = ["bulk.env"]\n')
@@ -535,8 +649,13 @@ def test_f8_secrets_edit_never_puts_the_plaintext_on_a_disk(tmp_path):
     on_disk.mkdir(mode=0o700)
     editor, record = tmp_path / "editor.py", tmp_path / "where"
     editor.write_text(RECORD_FILESYSTEM)
-    proc = cli("edit", file, "--key", key, env={"EDITOR": f"{PYTHON} {editor} {record}",
-                                               "XDG_RUNTIME_DIR": str(on_disk)})
+    proc = cli(
+        "edit",
+        file,
+        "--key",
+        key,
+        env={"EDITOR": f"{PYTHON} {editor} {record}", "XDG_RUNTIME_DIR": str(on_disk)},
+    )
     if proc.returncode == 0:  # a tmpfs was found elsewhere (/dev/shm here): the copy must have been there
         where, kind = record.read_text().rsplit(" ", 1)
         assert kind in ("tmpfs", "ramfs"), f"the plaintext went to {where}, on {kind}"
@@ -554,7 +673,9 @@ def test_f8_terminal_escapes_from_the_tree_are_printed_escaped(deployment, servi
     as_pipeline(service_user, "sh", "-c", f"cd {d.tree} && printf x > '{evil}'")
     attacker_git(d, "add", "-A")
     attacker_git(d, "commit", "--quiet", "-m", f"innocent{ESCAPES}")
-    as_pipeline(service_user, "sh", "-c", f"cd {d.tree} && printf y > '{evil}'")  # dirty: its name is in the reason
+    as_pipeline(
+        service_user, "sh", "-c", f"cd {d.tree} && printf y > '{evil}'"
+    )  # dirty: its name is in the reason
     out = d.sync(check=3)
     shown = out.stdout + out.stderr + d.syncd("status").stdout + d.syncd("history").stdout
     assert "\\x1b[2J" in shown  # the name is still there, visibly escaped

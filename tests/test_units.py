@@ -20,7 +20,9 @@ SYNCD = shutil.which("syncd", path=str(Path(sys.executable).parent)) or f"{sys.e
 
 def installed_copy(tmp_path: Path, name: str, as_name: str | None = None) -> Path:
     text = (UNITS / name).read_text()
-    text = text.replace("/usr/local/bin/syncd", SYNCD).replace("/opt/pipeline/venv/bin/python", sys.executable)
+    text = text.replace("/usr/local/bin/syncd", SYNCD).replace(
+        "/opt/pipeline/venv/bin/python", sys.executable
+    )
     path = tmp_path / (as_name or name)
     path.write_text(text)
     return path
@@ -35,13 +37,17 @@ def directives(name: str) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize("name,as_name", [("syncd.service", None), ("syncd@.service", "syncd@pipeline.service"),
-                                          ("pipeline.service", None)])
+@pytest.mark.parametrize(
+    "name,as_name",
+    [("syncd.service", None), ("syncd@.service", "syncd@pipeline.service"), ("pipeline.service", None)],
+)
 def test_unit_verifies_clean(tmp_path, name, as_name):
     path = installed_copy(tmp_path, name, as_name)
     proc = subprocess.run(["systemd-analyze", "verify", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.strip() == "" and proc.stdout.strip() == "", proc.stderr + proc.stdout  # not even a warning
+    assert proc.stderr.strip() == "" and proc.stdout.strip() == "", (
+        proc.stderr + proc.stdout
+    )  # not even a warning
 
 
 @pytest.mark.parametrize("name", ["syncd.service", "syncd@.service"])
@@ -55,13 +61,23 @@ def test_daemon_units_are_notify_watchdog_and_hardened(tmp_path, name):
     assert d["ProtectSystem"] == ["strict"] and d["NoNewPrivileges"] == ["yes"]
     assert "/etc/systemd/system" in d["ReadWritePaths"][0]
     caps = set(d["CapabilityBoundingSet"][0].split())
-    assert caps == {"CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH",
-                    "CAP_FOWNER", "CAP_KILL"}
+    assert caps == {
+        "CAP_CHOWN",
+        "CAP_SETUID",
+        "CAP_SETGID",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_KILL",
+    }
     text = (UNITS / name).read_text()
     assert text.count("Relaxation:") >= 4  # each relaxation says why
     path = installed_copy(tmp_path, name, "syncd@pipeline.service" if "@" in name else None)
-    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=35", "--no-pager", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=35", "--no-pager", str(path)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-400:]  # exposure 3.5 or better ("OK")
 
 
@@ -69,7 +85,9 @@ def test_template_reads_its_own_config_and_state():
     d = directives("syncd@.service")
     assert d["ExecStart"] == ["/usr/local/bin/syncd --config /etc/syncd/%i.toml run"]
     assert d["StateDirectory"] == ["syncd/%i"]
-    assert directives("syncd.service")["ExecStart"] == ["/usr/local/bin/syncd --config /etc/syncd/syncd.toml run"]
+    assert directives("syncd.service")["ExecStart"] == [
+        "/usr/local/bin/syncd --config /etc/syncd/syncd.toml run"
+    ]
 
 
 def test_pipeline_example_fixes_the_tutorial():

@@ -15,7 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
-APP = textwrap.dedent('''\
+APP = textwrap.dedent("""\
     import os, sys, time
     version = open("VERSION").read().strip()
     if version.startswith("broken"):
@@ -23,7 +23,7 @@ APP = textwrap.dedent('''\
     print(f"pipeline {version} listening (GREETING={os.environ.get('GREETING')!r})", flush=True)
     while True:
         time.sleep(3600)
-''')
+""")
 
 
 def register(sub) -> None:
@@ -72,8 +72,15 @@ def run(args) -> int:
 
 
 def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
-    dev_env = dict(env, GIT_AUTHOR_NAME="Dev", GIT_AUTHOR_EMAIL="dev@example.org", GIT_COMMITTER_NAME="Dev",
-                   GIT_COMMITTER_EMAIL="dev@example.org", GIT_CONFIG_NOSYSTEM="1", HOME=str(base))
+    dev_env = dict(
+        env,
+        GIT_AUTHOR_NAME="Dev",
+        GIT_AUTHOR_EMAIL="dev@example.org",
+        GIT_COMMITTER_NAME="Dev",
+        GIT_COMMITTER_EMAIL="dev@example.org",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(base),
+    )
     origin, dev, tree = base / "origin.git", base / "dev", base / "pipeline"
     say(f"a pipeline repo: origin {origin}, a developer clone, the server's tree {tree}")
     sh(["git", "init", "-q", "--bare", "--initial-branch=master", str(origin)], env=dev_env)
@@ -95,13 +102,16 @@ def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
     sh(["git", "clone", "-q", str(origin), str(tree)], env=dev_env)
     sh(["git", "checkout", "-q", "-b", "local"], cwd=tree, env=dev_env)
     unit_dir.mkdir(parents=True, exist_ok=True)
-    (unit_dir / unit).write_text(f"[Unit]\nDescription=syncd demo pipeline\n\n[Service]\n"
-                                 f"ExecStart={sys.executable} {tree}/pipeline.py\nWorkingDirectory={tree}\n"
-                                 "Restart=on-failure\nRestartSec=0.2\n")
+    (unit_dir / unit).write_text(
+        f"[Unit]\nDescription=syncd demo pipeline\n\n[Service]\n"
+        f"ExecStart={sys.executable} {tree}/pipeline.py\nWorkingDirectory={tree}\n"
+        "Restart=on-failure\nRestartSec=0.2\n"
+    )
     sh(["systemctl", "--user", "daemon-reload"], env=env)
     sh(["systemctl", "--user", "start", unit], env=env)
     config = base / "syncd.toml"
-    config.write_text(textwrap.dedent(f'''\
+    config.write_text(
+        textwrap.dedent(f'''\
         [repo]
         path = "{tree}"
         local_branch = "local"
@@ -120,13 +130,16 @@ def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
         settle = "1s"
 
         [state]
-        dir = "{base / 'state'}"
-        '''))
+        dir = "{base / "state"}"
+        ''')
+    )
     print(f"unit {unit} running v1; config {config}")
 
     def syncd(*argv: str) -> int:
         print(f"$ syncd {' '.join(argv)}", flush=True)
-        return subprocess.run([sys.executable, "-m", "syncd", "--config", str(config), *argv], env=env).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "syncd", "--config", str(config), *argv], env=env
+        ).returncode
 
     say("first sync: adopt what runs, install the drop-in")
     syncd("sync")

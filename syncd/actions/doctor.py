@@ -14,7 +14,9 @@ from syncd.terminal import printable
 
 def register(sub) -> None:
     p = sub.add_parser("doctor", help="check a service syncd deploys; one line per check with its fix")
-    p.add_argument("name", nargs="?", metavar="NAME", help="the config /etc/syncd/NAME.toml (default: --config)")
+    p.add_argument(
+        "name", nargs="?", metavar="NAME", help="the config /etc/syncd/NAME.toml (default: --config)"
+    )
     p.add_argument("--json", action="store_true", help="a list of {check, ok, detail, fix}")
     p.set_defaults(func=run)
 
@@ -42,5 +44,9 @@ def run(args) -> int:
                 line += f"  -> fix: {r['fix']}"
             print(printable(line))  # details quote the last result's reason, file names of the tree
         failed = sum(1 for r in results if not r["ok"])
-        print(f"{len(results) - failed} passed, {failed} failed" if failed else f"all {len(results)} checks passed")
+        print(
+            f"{len(results) - failed} passed, {failed} failed"
+            if failed
+            else f"all {len(results)} checks passed"
+        )
     return 0 if all(r["ok"] for r in results) else 1

@@ -24,7 +24,9 @@ def run(args) -> int:
     for e in entries:
         frm, to = (e.get("from") or "")[:7] or "-", (e.get("to") or "")[:7] or "-"
         reason = f"  {e['reason']}" if e.get("reason") else ""
-        print(printable(f"{e['time']}  {e['result']:<11} {frm} -> {to}  {e.get('duration_s', 0):.1f}s{reason}"))
+        print(
+            printable(f"{e['time']}  {e['result']:<11} {frm} -> {to}  {e.get('duration_s', 0):.1f}s{reason}")
+        )
     if not entries:
         print("no deploys yet")
     return 0

@@ -12,10 +12,15 @@ from syncd.state import State
 
 
 def register(sub) -> None:
-    p = sub.add_parser("rollback", help="redeploy the previous good deploy (or REV), then pause automatic syncs")
+    p = sub.add_parser(
+        "rollback", help="redeploy the previous good deploy (or REV), then pause automatic syncs"
+    )
     p.add_argument("rev", nargs="?", help="commit to go back to (default: the deploy before the current one)")
-    p.add_argument("--now", action="store_true",
-                   help="restart at once, whatever [drain] (a transfer in progress) and schedule.windows say")
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="restart at once, whatever [drain] (a transfer in progress) and schedule.windows say",
+    )
     p.set_defaults(func=run)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "run", help="run as a daemon: poll, watch for pushes, deploy one sync at a time",
+        "run",
+        help="run as a daemon: poll, watch for pushes, deploy one sync at a time",
         description="Long-running daemon for a Type=notify systemd unit: READY=1 once triggers are armed, "
-                    "STATUS= per step, WATCHDOG=1, SIGTERM stops at a safe point, SIGHUP reloads the config.")
+        "STATUS= per step, WATCHDOG=1, SIGTERM stops at a safe point, SIGHUP reloads the config.",
+    )
     parser.set_defaults(func=run)
 
 

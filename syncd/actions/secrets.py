@@ -19,22 +19,39 @@ _LOG = log.get("secrets")
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "secrets", help="manage encrypted secrets files",
-        description="Create keys and manage encrypted secrets files (see docs/secrets.md).")
+        "secrets",
+        help="manage encrypted secrets files",
+        description="Create keys and manage encrypted secrets files (see docs/secrets.md).",
+    )
     sub = parser.add_subparsers(dest="secrets_command", required=True, metavar="SUBCOMMAND")
 
     p = sub.add_parser("keygen", help="create a key pair; prints the public recipient string")
-    p.add_argument("--out", required=True, type=Path, metavar="KEYFILE", help="private key file to create (mode 0600)")
+    p.add_argument(
+        "--out", required=True, type=Path, metavar="KEYFILE", help="private key file to create (mode 0600)"
+    )
     p.set_defaults(secrets_func=cmd_keygen)
 
     p = sub.add_parser("set", help="add or replace one value (needs only the public recipients)")
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("value", nargs="?", metavar="VALUE",
-                   help="the value (visible in `ps` and shell history; omit it to read stdin instead)")
-    p.add_argument("--recipient", action="append", default=[], metavar="R",
-                   help="recipient string, repeatable (when creating FILE)")
-    p.add_argument("--env", metavar="LABEL", help="environment label when creating FILE (default: the file name up to its first dot)")
+    p.add_argument(
+        "value",
+        nargs="?",
+        metavar="VALUE",
+        help="the value (visible in `ps` and shell history; omit it to read stdin instead)",
+    )
+    p.add_argument(
+        "--recipient",
+        action="append",
+        default=[],
+        metavar="R",
+        help="recipient string, repeatable (when creating FILE)",
+    )
+    p.add_argument(
+        "--env",
+        metavar="LABEL",
+        help="environment label when creating FILE (default: the file name up to its first dot)",
+    )
     p.set_defaults(secrets_func=cmd_set)
 
     p = sub.add_parser("unset", help="remove one value")
@@ -42,7 +59,7 @@ def register(subparsers) -> None:
     p.add_argument("name", metavar="NAME")
     p.set_defaults(secrets_func=cmd_unset)
 
-    p = sub.add_parser("show", help="print decrypted values (one value exactly, or all as NAME=\"...\")")
+    p = sub.add_parser("show", help='print decrypted values (one value exactly, or all as NAME="...")')
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--key", required=True, type=Path, metavar="KEYFILE")
@@ -151,14 +168,18 @@ def cmd_set(args) -> int:
             raise UsageError(f"{args.file}: its environment is {secrets.env!r}, not {args.env!r}")
         unknown = [r for r in recipients if r not in secrets.recipients]
         if unknown:
-            raise UsageError(f"{args.file}: {unknown[0]} is not a recipient of this file; adding one re-encrypts "
-                             "every value: use `syncd secrets recipients FILE --add R --key KEYFILE`")
+            raise UsageError(
+                f"{args.file}: {unknown[0]} is not a recipient of this file; adding one re-encrypts "
+                "every value: use `syncd secrets recipients FILE --add R --key KEYFILE`"
+            )
     else:
         if not recipients:
             raise UsageError(f"{args.file} does not exist; to create it give at least one --recipient R")
         label = args.env if args.env is not None else default_label(args.file)
         if not valid_label(label):
-            raise UsageError(f"bad --env {label!r}: must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 64 characters)")
+            raise UsageError(
+                f"bad --env {label!r}: must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 64 characters)"
+            )
         if len(set(recipients)) != len(recipients):
             raise UsageError("a --recipient is given twice")
         secrets = new_file(str(args.file), label, recipients)
@@ -168,8 +189,13 @@ def cmd_set(args) -> int:
     existed = secrets.find(args.name) is not None
     seal_value(secrets, args.name, value)
     _write(secrets, args.file)
-    _LOG.info("%s %s in %s (%d recipients)", "replaced" if existed else "added", args.name, args.file,
-              len(secrets.recipients))
+    _LOG.info(
+        "%s %s in %s (%d recipients)",
+        "replaced" if existed else "added",
+        args.name,
+        args.file,
+        len(secrets.recipients),
+    )
     return 0
 
 
@@ -236,10 +262,14 @@ def cmd_recipients(args) -> int:
     _write(secrets, args.file)
     _LOG.info("%s: re-encrypted %d values for %d recipients", args.file, len(values), len(new))
     if key.recipient in removed:
-        _LOG.warning("%s: the key %s is no longer a recipient and cannot open this file any more", args.file, args.key)
+        _LOG.warning(
+            "%s: the key %s is no longer a recipient and cannot open this file any more", args.file, args.key
+        )
     if removed:
-        _LOG.warning("a removed recipient can still decrypt the old ciphertexts kept in git history: "
-                     "rotate the values it could read (docs/secrets.md)")
+        _LOG.warning(
+            "a removed recipient can still decrypt the old ciphertexts kept in git history: "
+            "rotate the values it could read (docs/secrets.md)"
+        )
     return 0
 
 
@@ -280,15 +310,21 @@ def _private_tempdir() -> str:
     import tempfile
 
     for base in (os.environ.get("XDG_RUNTIME_DIR"), f"/run/user/{os.getuid()}", "/dev/shm"):
-        if (base and os.path.isdir(base) and os.access(base, os.W_OK)
-                and _filesystem_of(base) in _RAM_FILESYSTEMS):
+        if (
+            base
+            and os.path.isdir(base)
+            and os.access(base, os.W_OK)
+            and _filesystem_of(base) in _RAM_FILESYSTEMS
+        ):
             try:
                 return tempfile.mkdtemp(prefix="syncd-secrets-", dir=base)
             except OSError:
                 continue
-    raise UsageError("no writable tmpfs (RAM) directory for the decrypted copy (tried $XDG_RUNTIME_DIR, "
-                     "/run/user/UID, /dev/shm); refusing to write plaintext secrets to a disk. Set "
-                     "XDG_RUNTIME_DIR to a tmpfs directory you own, or edit with `secrets set`")
+    raise UsageError(
+        "no writable tmpfs (RAM) directory for the decrypted copy (tried $XDG_RUNTIME_DIR, "
+        "/run/user/UID, /dev/shm); refusing to write plaintext secrets to a disk. Set "
+        "XDG_RUNTIME_DIR to a tmpfs directory you own, or edit with `secrets set`"
+    )
 
 
 def _ask_reopen(problem: str) -> bool:
@@ -323,7 +359,9 @@ def cmd_edit(args) -> int:
             try:
                 proc = subprocess.run([*editor, tmpfile])
             except OSError as exc:
-                raise UsageError(f"cannot run editor {editor[0]!r}: {exc.strerror}; {args.file} unchanged") from None
+                raise UsageError(
+                    f"cannot run editor {editor[0]!r}: {exc.strerror}; {args.file} unchanged"
+                ) from None
             if proc.returncode != 0:
                 raise UsageError(f"editor exited with status {proc.returncode}; {args.file} unchanged")
             try:
@@ -350,8 +388,13 @@ def cmd_edit(args) -> int:
     for name in changed:
         seal_value(secrets, name, new[name])
     _write(secrets, args.file)
-    _LOG.info("%s: %d changed or added, %d removed: %s", args.file, len(changed), len(removed),
-              ", ".join(changed + [f"-{n}" for n in removed]))
+    _LOG.info(
+        "%s: %d changed or added, %d removed: %s",
+        args.file,
+        len(changed),
+        len(removed),
+        ", ".join(changed + [f"-{n}" for n in removed]),
+    )
     return 0
 
 

@@ -61,7 +61,9 @@ def secrets_warnings(cfg) -> list[str]:
             if data is None:
                 out.append(f"{rel}: secrets file not found in {cfg.repo.path}")
             elif mine not in parse(data, rel).recipients:
-                out.append(f"{rel}: the server key ({mine}) is not among its recipients; deploys will be blocked")
+                out.append(
+                    f"{rel}: the server key ({mine}) is not among its recipients; deploys will be blocked"
+                )
         except Exception as exc:  # noqa: BLE001
             out.append(f"{rel}: {exc}")
     return out
@@ -80,13 +82,18 @@ def run(args) -> int:
     say(f"unit:        {info['unit']}  ({info['config']})")
     say(f"deployed:    {short(info['deployed'])}")
     say(f"upstream:    {short(info['upstream'])}")
-    say(f"last result: {info['result'] or 'never synced'}" + (f" — {info['reason']}" if info['reason'] else ""))
+    say(
+        f"last result: {info['result'] or 'never synced'}"
+        + (f" — {info['reason']}" if info["reason"] else "")
+    )
     say(f"last sync:   {info['last_sync'] or 'never'}")
     if info["environment"]:
         say(f"environment: {info['environment']}  ([python])")
     say(f"paused:      {'yes' if info['paused'] else 'no'}")
     say(f"quarantined: {', '.join(s[:12] for s in info['quarantined']) or 'none'}")
-    say(f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}")
+    say(
+        f"next run:    {info['next_run'] or ('no daemon running' if not info['daemon_pid'] else 'not scheduled')}"
+    )
     if info["daemon_status"]:
         say(f"daemon:      {info['daemon_status']}")
     if info["fetch_error"]:

@@ -13,10 +13,16 @@ from syncd.text import short
 def register(sub) -> None:
     p = sub.add_parser("sync", help="reconcile once now")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-    p.add_argument("--no-wait", action="store_true",
-                   help="report busy instead of waiting for a running sync, or for [drain] / schedule.windows")
-    p.add_argument("--now", action="store_true",
-                   help="deploy at once, whatever [drain] (a transfer in progress) and schedule.windows say")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="report busy instead of waiting for a running sync, or for [drain] / schedule.windows",
+    )
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="deploy at once, whatever [drain] (a transfer in progress) and schedule.windows say",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,7 +35,9 @@ def run(args) -> int:
     if not args.verbose:
         log.quiet_steps()  # steps go to stdout; -v adds the timed log lines on stderr
 
-    outcome = reconcile_until_ready(cfg, args, dry_run=args.dry_run, trigger="cli", lock_wait=not args.no_wait)
+    outcome = reconcile_until_ready(
+        cfg, args, dry_run=args.dry_run, trigger="cli", lock_wait=not args.no_wait
+    )
     report(outcome, sys.stdout)
     return outcome.exit_code
 
@@ -53,14 +61,19 @@ def reconcile_until_ready(cfg, args, **options):
     try:
         while outcome.result == "waiting" and not getattr(args, "no_wait", False):
             if outcome.reason != said:
-                print(f"-> waiting: {printable(outcome.reason)} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
-                      flush=True)
+                print(
+                    f"-> waiting: {printable(outcome.reason)} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",
+                    flush=True,
+                )
                 said = outcome.reason
             last_full = time.monotonic()
             while time.monotonic() - last_full < REFETCH:
                 time.sleep(RECHECK)
                 waiting = State(cfg.state_dir).status().get("waiting")
-                if not waiting or gate.check(cfg, owner_identity(cfg), waiting.get("busy_since")).cause is None:
+                if (
+                    not waiting
+                    or gate.check(cfg, owner_identity(cfg), waiting.get("busy_since")).cause is None
+                ):
                     break
             outcome = reconcile(cfg, now=args.now, on_step=print_step, **options)
     except KeyboardInterrupt:

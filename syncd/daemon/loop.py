@@ -172,8 +172,11 @@ class Daemon:
                 self.log.info("watch: %s", note)
             watcher = RefWatcher(targets, self._ref_moved)
             if any(t.kind == "local" for t in targets):
-                tracker = LocalBranchTracker(lambda: watcher.value("local"), self.trigger,
-                                             own=lambda sha: moved_by_syncd(cfg.state_dir, sha))
+                tracker = LocalBranchTracker(
+                    lambda: watcher.value("local"),
+                    self.trigger,
+                    own=lambda sha: moved_by_syncd(cfg.state_dir, sha),
+                )
             watcher.start()
         schedule.start()
         self.schedule, self.watcher, self.tracker = schedule, watcher, tracker
@@ -197,8 +200,9 @@ class Daemon:
                 self.metrics_server = MetricsServer(cfg)
                 self.log.info("serving GET /metrics on %s", cfg.metrics.listen)
             except OSError as exc:
-                self.log.error("metrics.listen: cannot serve /metrics on %s: %s", cfg.metrics.listen,
-                               exc.strerror or exc)
+                self.log.error(
+                    "metrics.listen: cannot serve /metrics on %s: %s", cfg.metrics.listen, exc.strerror or exc
+                )
 
     def _disarm(self) -> None:
         if self.watcher is not None:
@@ -239,7 +243,9 @@ class Daemon:
             self.cfg = new
             self._arm(new)
         except Exception as exc:
-            self.log.error("reload: re-arming the triggers for the new config failed (%s); keeping the old one", exc)
+            self.log.error(
+                "reload: re-arming the triggers for the new config failed (%s); keeping the old one", exc
+            )
             self._disarm()
             self.cfg = old
             self._arm(old)
@@ -373,7 +379,9 @@ class Daemon:
         outcome = self._reconcile(cfg, trigger)
         elapsed = time.monotonic() - started
         if self._stop.is_set():
-            self.log.info("sync (%s) stopped at a safe point: %s [%.1fs]", trigger, outcome_line(outcome), elapsed)
+            self.log.info(
+                "sync (%s) stopped at a safe point: %s [%.1fs]", trigger, outcome_line(outcome), elapsed
+            )
             return
         if outcome.result == "paused":  # paused while this waited for the lock (a rollback, say)
             self.log.info("paused: %s ignored", trigger)
@@ -389,8 +397,14 @@ class Daemon:
             self._recheck_at = time.monotonic() + RECHECK
         if delay is not None:
             line += f"; retry in {delay:.0f}s"
-        level = {"deployed": 20, "up-to-date": 10, "rolled-back": 40, "blocked": 30, "waiting": 20,
-                 "skipped": 30}.get(outcome.result, 40)
+        level = {
+            "deployed": 20,
+            "up-to-date": 10,
+            "rolled-back": 40,
+            "blocked": 30,
+            "waiting": 20,
+            "skipped": 30,
+        }.get(outcome.result, 40)
         self.log.log(level, "sync (%s): %s [%.1fs]", trigger, line, elapsed)
         self._set_status(line)
         if tracker is not None:
@@ -416,8 +430,12 @@ class Daemon:
         if verdict.cause != waiting.get("cause"):
             state.update_status(waiting=dict(waiting, cause=verdict.cause, busy_since=verdict.busy_since))
             self.log.info("still waiting to deploy %s: %s", short(waiting.get("commit")), verdict.cause)
-        self._set_status(one_line(f"waiting to deploy {short(waiting.get('commit'))}: {verdict.cause}; "
-                                  "`syncd sync --now` deploys at once"))
+        self._set_status(
+            one_line(
+                f"waiting to deploy {short(waiting.get('commit'))}: {verdict.cause}; "
+                "`syncd sync --now` deploys at once"
+            )
+        )
         self._recheck_at = time.monotonic() + RECHECK
         return True
 
@@ -426,8 +444,9 @@ class Daemon:
         from syncd.trust import Untrusted
 
         try:
-            return reconcile(cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set,
-                             unless_paused=True)
+            return reconcile(
+                cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set, unless_paused=True
+            )
         except Untrusted as exc:  # nothing is written into a state directory someone else could change
             return Outcome("error", str(exc), exc.exit_code)
         except SyncdError as exc:

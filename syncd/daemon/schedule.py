@@ -45,8 +45,9 @@ def cron_trigger(expr: str, source: Path | str):
     try:
         trigger = CronTrigger.from_crontab(expr)
     except ValueError as exc:
-        raise ConfigError(source, "schedule.cron",
-                          f"a crontab expression of 5 fields such as \"*/5 * * * *\" ({exc})") from None
+        raise ConfigError(
+            source, "schedule.cron", f'a crontab expression of 5 fields such as "*/5 * * * *" ({exc})'
+        ) from None
     trigger.jitter = CRON_JITTER  # from_crontab() takes no jitter; the trigger honours the attribute
     return trigger
 
@@ -54,8 +55,14 @@ def cron_trigger(expr: str, source: Path | str):
 class Schedule:
     """Calls fire(reason) on each poll tick or retry; fire must return at once (SingleFlight.trigger)."""
 
-    def __init__(self, schedule_cfg, fire: Callable[[str], None], *, source: Path | str = "config",
-                 heartbeat: float = 5.0):
+    def __init__(
+        self,
+        schedule_cfg,
+        fire: Callable[[str], None],
+        *,
+        source: Path | str = "config",
+        heartbeat: float = 5.0,
+    ):
         self.cfg = schedule_cfg
         self._fire = fire
         self._source = source
@@ -91,14 +98,16 @@ class Schedule:
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            daemon=True)
+            daemon=True,
+        )
         self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=self.heartbeat), id="heartbeat")
         if self.cfg.cron:
             self._scheduler.add_job(self._tick, cron_trigger(self.cfg.cron, self._source), id="poll")
         elif self.cfg.interval > 0:
             interval = self.cfg.interval
-            self._scheduler.add_job(self._tick, IntervalTrigger(seconds=interval, jitter=jitter_for(interval)),
-                                    id="poll")
+            self._scheduler.add_job(
+                self._tick, IntervalTrigger(seconds=interval, jitter=jitter_for(interval)), id="poll"
+            )
         self._scheduler.start()
         return self
 
@@ -143,8 +152,9 @@ class Schedule:
             delay *= 1 + random.uniform(0, INTERVAL_JITTER_SHARE)
             self._retry_at = dt.datetime.now(dt.timezone.utc).astimezone() + dt.timedelta(seconds=delay)
             if self._scheduler is not None:
-                self._scheduler.add_job(self._retry, "date", run_date=self._retry_at, id="retry",
-                                        replace_existing=True)
+                self._scheduler.add_job(
+                    self._retry, "date", run_date=self._retry_at, id="retry", replace_existing=True
+                )
             self._log.warning("sync failed (%s); retry %d in %.1fs", error or "error", self.failures, delay)
             return delay
 

@@ -141,11 +141,25 @@ def targets_for(repo_cfg, watch_remote: bool = True) -> tuple[list[RefTarget], l
 
 
 def _relevant_events():
-    from watchdog.events import (DirCreatedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
-                                 FileModifiedEvent, FileMovedEvent, DirMovedEvent)
+    from watchdog.events import (
+        DirCreatedEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+        DirMovedEvent,
+    )
 
-    return [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent,
-            DirCreatedEvent, DirMovedEvent]
+    return [
+        FileCreatedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+        FileDeletedEvent,
+        FileClosedEvent,
+        DirCreatedEvent,
+        DirMovedEvent,
+    ]
 
 
 class RefWatcher:
@@ -233,8 +247,9 @@ class RefWatcher:
             except Exception:  # already gone with its directory
                 pass
         try:
-            watch = self._observer.schedule(Handler(), os.fsdecode(path), recursive=recursive,
-                                            event_filter=_relevant_events())
+            watch = self._observer.schedule(
+                Handler(), os.fsdecode(path), recursive=recursive, event_filter=_relevant_events()
+            )
         except OSError as exc:
             self._log.warning("cannot watch %s: %s", path, exc)
             return False
@@ -303,8 +318,12 @@ class LocalBranchTracker:
     `own(sha)`: the branch went where that sync's journal or the recorded deploy says.
     """
 
-    def __init__(self, read: Callable[[], str | None], fire: Callable[[str], None],
-                 own: Callable[[str | None], bool] = lambda sha: False):
+    def __init__(
+        self,
+        read: Callable[[], str | None],
+        fire: Callable[[str], None],
+        own: Callable[[str | None], bool] = lambda sha: False,
+    ):
         self._read = read
         self._fire = fire
         self._own = own

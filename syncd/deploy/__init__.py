@@ -15,9 +15,19 @@ class Outcome:
     retry_later: bool = False  # failed outside syncd's reach (the fetch): the daemon backs off
 
 
-def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: str | None = None,
-              lock_wait: bool = True, on_step=None, should_stop=None, recover_only: bool = False,
-              now: bool = False, unless_paused: bool = False) -> Outcome:
+def reconcile(
+    cfg,
+    *,
+    dry_run: bool = False,
+    trigger: str = "cli",
+    rollback_to: str | None = None,
+    lock_wait: bool = True,
+    on_step=None,
+    should_stop=None,
+    recover_only: bool = False,
+    now: bool = False,
+    unless_paused: bool = False,
+) -> Outcome:
     """Run one reconcile under the per-config lock.
 
     on_step(step_name, detail) is called as each step starts (the daemon turns it into STATUS=);
@@ -30,6 +40,15 @@ def reconcile(cfg, *, dry_run: bool = False, trigger: str = "cli", rollback_to: 
     """
     from syncd.deploy.chain import run_reconcile
 
-    return run_reconcile(cfg, dry_run=dry_run, trigger=trigger, rollback_to=rollback_to,
-                         lock_wait=lock_wait, on_step=on_step, should_stop=should_stop,
-                         recover_only=recover_only, now=now, unless_paused=unless_paused)
+    return run_reconcile(
+        cfg,
+        dry_run=dry_run,
+        trigger=trigger,
+        rollback_to=rollback_to,
+        lock_wait=lock_wait,
+        on_step=on_step,
+        should_stop=should_stop,
+        recover_only=recover_only,
+        now=now,
+        unless_paused=unless_paused,
+    )

@@ -20,14 +20,21 @@ def begin_journal(ctx: Context):
 
     check_unit_loads(ctx)  # the last look before anything moves
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
-    entry = Entry(previous=ctx.head, target=ctx.target, branch=ctx.branch, upstream=ctx.upstream,
-                  trigger=ctx.trigger, started=now_iso(), dropin_path=str(ctx.dropin_path),
-                  dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
-                  dropin_previous_had_secrets=had_secrets,
-                  env_previous=ctx.state.status().get("env_rendered_with"),
-                  venv_link=str(ctx.environments.link) if ctx.environments else None,
-                  venv_previous=ctx.venv_before,
-                  health_previous=ctx.state.status().get("health_deployed_with"))
+    entry = Entry(
+        previous=ctx.head,
+        target=ctx.target,
+        branch=ctx.branch,
+        upstream=ctx.upstream,
+        trigger=ctx.trigger,
+        started=now_iso(),
+        dropin_path=str(ctx.dropin_path),
+        dropin_previous_b64=None if had_secrets else encode(ctx.installed_dropin),
+        dropin_previous_had_secrets=had_secrets,
+        env_previous=ctx.state.status().get("env_rendered_with"),
+        venv_link=str(ctx.environments.link) if ctx.environments else None,
+        venv_previous=ctx.venv_before,
+        health_previous=ctx.state.status().get("health_deployed_with"),
+    )
     ctx.journal.write(entry)
     ctx.entry = entry  # only once it is on disk: a journal that cannot be written moved nothing
     return GO
@@ -91,16 +98,26 @@ def pre_restart_hooks(ctx: Context):
     from syncd.hooks import run_hooks
 
     try:
-        run_hooks(ctx.cfg.hooks.pre_restart, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
-                  extra_env=hook_env(ctx), should_stop=ctx.should_stop)
+        run_hooks(
+            ctx.cfg.hooks.pre_restart,
+            who=ctx.owner,
+            cwd=ctx.cfg.repo.path,
+            timeout=ctx.cfg.hooks.timeout,
+            extra_env=hook_env(ctx),
+            should_stop=ctx.should_stop,
+        )
     except StepFailed as exc:  # the new version's own step: undone, tried again at the next trigger
         raise VersionFailed(f"pre_restart {exc}") from None
     return GO
 
 
 def hook_env(ctx: Context, result: str = "") -> dict[str, str]:
-    env = {"SYNCD_UNIT": ctx.cfg.service.unit, "SYNCD_FROM": ctx.head or "", "SYNCD_TO": ctx.target or "",
-           "SYNCD_TRIGGER": ctx.trigger}
+    env = {
+        "SYNCD_UNIT": ctx.cfg.service.unit,
+        "SYNCD_FROM": ctx.head or "",
+        "SYNCD_TO": ctx.target or "",
+        "SYNCD_TRIGGER": ctx.trigger,
+    }
     if result:
         env["SYNCD_RESULT"] = result
     return env
@@ -120,10 +137,16 @@ def restart_unit(ctx: Context, health=None) -> None:
     unit, timeout = ctx.cfg.service.unit, (health or ctx.cfg.health).timeout
     before = ctx.systemctl.show(unit, "ActiveState", "Result", "InvocationID")
     if before.get("ActiveState") == "failed":
-        _LOG.warning("%s is failed (Result=%s): reset-failed clears it and its start limit before the restart",
-                     unit, before.get("Result"))
+        _LOG.warning(
+            "%s is failed (Result=%s): reset-failed clears it and its start limit before the restart",
+            unit,
+            before.get("Result"),
+        )
     else:
-        _LOG.info("%s: reset-failed before the restart (clears the start limit, so systemd does not refuse it)", unit)
+        _LOG.info(
+            "%s: reset-failed before the restart (clears the start limit, so systemd does not refuse it)",
+            unit,
+        )
     ctx.systemctl.reset_failed(unit)
     ctx.restarted_at = time.time()
     try:
@@ -148,8 +171,14 @@ def judge_unit(ctx: Context, health=None):
     from syncd.health import judge as judge_health, take_snapshot
 
     after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)
-    return judge_health(ctx.systemctl, ctx.cfg.service.unit, health or ctx.cfg.health, after=after,
-                        run_as=ctx.owner, cwd=ctx.cfg.repo.path)
+    return judge_health(
+        ctx.systemctl,
+        ctx.cfg.service.unit,
+        health or ctx.cfg.health,
+        after=after,
+        run_as=ctx.owner,
+        cwd=ctx.cfg.repo.path,
+    )
 
 
 def failed_start_tail(ctx: Context, limit: int = 10) -> list[str]:
@@ -163,8 +192,8 @@ def failed_start_tail(ctx: Context, limit: int = 10) -> list[str]:
         invocation = ctx.systemctl.show(unit, "InvocationID").get("InvocationID") or None
     except SyncdError:
         invocation = None
-    lines = Journalctl(ctx.cfg.service.scope).unit_lines(unit, invocation_id=invocation, since=ctx.restarted_at,
-                                                         until=time.time(), limit=limit)
+    lines = Journalctl(ctx.cfg.service.scope).unit_lines(
+        unit, invocation_id=invocation, since=ctx.restarted_at, until=time.time(), limit=limit
+    )
     secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()
     return [mask(line, secrets) for line in lines]
-

@@ -13,29 +13,82 @@ import time
 
 from syncd import log, trust
 from syncd.deploy import Outcome
-from syncd.deploy.apply import (begin_journal, chown_changed, failed_start_tail, hook_env, judge, move_tree,
-                                pre_restart_hooks, restart, switch_environment, write_environment)
+from syncd.deploy.apply import (
+    begin_journal,
+    chown_changed,
+    failed_start_tail,
+    hook_env,
+    judge,
+    move_tree,
+    pre_restart_hooks,
+    restart,
+    switch_environment,
+    write_environment,
+)
 from syncd.deploy.context import Context, make_context, short
-from syncd.deploy.prepare import (build_environment, decide, fetch, plan_environment, preflight, render_plan,
-                                  verify_signatures, wait_for_quiet)
+from syncd.deploy.prepare import (
+    build_environment,
+    decide,
+    fetch,
+    plan_environment,
+    preflight,
+    render_plan,
+    verify_signatures,
+    wait_for_quiet,
+)
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
 from syncd.deploy.record import append_history, record
 from syncd.deploy.undo import undo
-from syncd.errors import (EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, Blocked, ConfigError, StepFailed, StorageError,
-                          SyncdError, Unhealthy, VersionFailed)
+from syncd.errors import (
+    EXIT_BLOCKED,
+    EXIT_FAILED,
+    EXIT_OK,
+    Blocked,
+    ConfigError,
+    StepFailed,
+    StorageError,
+    SyncdError,
+    Unhealthy,
+    VersionFailed,
+)
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
-PREPARE = (preflight, fetch, decide, verify_signatures, plan_environment, render_plan, build_environment,
-           wait_for_quiet)
-APPLY = (begin_journal, move_tree, write_environment, switch_environment, chown_changed, pre_restart_hooks,
-         restart, judge)
+PREPARE = (
+    preflight,
+    fetch,
+    decide,
+    verify_signatures,
+    plan_environment,
+    render_plan,
+    build_environment,
+    wait_for_quiet,
+)
+APPLY = (
+    begin_journal,
+    move_tree,
+    write_environment,
+    switch_environment,
+    chown_changed,
+    pre_restart_hooks,
+    restart,
+    judge,
+)
 
 _LOG = log.get("deploy")
-_EXIT = {"deployed": EXIT_OK, "up-to-date": EXIT_OK, "planned": EXIT_OK, "stopped": EXIT_OK,
-         "rolled-back": EXIT_FAILED, "error": EXIT_FAILED, "blocked": EXIT_BLOCKED, "paused": EXIT_OK,
-         "waiting": EXIT_BLOCKED, "skipped": EXIT_BLOCKED}  # waiting/skipped: nothing moved, see status
+_EXIT = {
+    "deployed": EXIT_OK,
+    "up-to-date": EXIT_OK,
+    "planned": EXIT_OK,
+    "stopped": EXIT_OK,
+    "rolled-back": EXIT_FAILED,
+    "error": EXIT_FAILED,
+    "blocked": EXIT_BLOCKED,
+    "paused": EXIT_OK,
+    "waiting": EXIT_BLOCKED,
+    "skipped": EXIT_BLOCKED,
+}  # waiting/skipped: nothing moved, see status
 
 
 class Stopped(Exception):
@@ -47,8 +100,13 @@ def run_reconcile(cfg, *, lock_wait=True, recover_only=False, unless_paused=Fals
     ctx = make_context(cfg, **options)
     with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
         if ctx.dry_run and ctx.journal.load() is not None:
-            return Outcome("planned", "an interrupted deploy would be undone first (run syncd sync)", EXIT_OK,
-                           ctx.state.deployed, None)
+            return Outcome(
+                "planned",
+                "an interrupted deploy would be undone first (run syncd sync)",
+                EXIT_OK,
+                ctx.state.deployed,
+                None,
+            )
         recover(ctx)
         if recover_only:
             return Outcome("recovered", None, EXIT_OK, ctx.state.deployed, ctx.state.status().get("upstream"))
@@ -101,11 +159,19 @@ def roll_back(ctx: Context, exc: Exception) -> None:
         ctx.log_tail = failed_start_tail(ctx)
         if ctx.log_tail:
             why += f"; last lines of {ctx.cfg.service.unit}: " + " | ".join(ctx.log_tail)
-    _LOG.error("deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head))
+    _LOG.error(
+        "deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head)
+    )
     if ctx.on_step:
         ctx.on_step("undo", short(ctx.head))
     healthy, note = undo(ctx, ctx.entry)
-    if isinstance(exc, Unhealthy) and ctx.upstream and not ctx.rollback_to and not stopping and ctx.upstream != ctx.head:
+    if (
+        isinstance(exc, Unhealthy)
+        and ctx.upstream
+        and not ctx.rollback_to
+        and not stopping
+        and ctx.upstream != ctx.head
+    ):
         try:
             ctx.state.quarantine(ctx.upstream)
         except StorageError as write_exc:
@@ -114,7 +180,9 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     ctx.result = "rolled-back" if healthy and (isinstance(exc, VersionFailed) or stopping) else "error"
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
-        _LOG.warning("rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)")
+        _LOG.warning(
+            "rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)"
+        )
     _run_hooks_after(ctx, "on_failure", ctx.cfg.hooks.on_failure)
 
 
@@ -123,17 +191,41 @@ def recover(ctx: Context) -> None:
     entry = ctx.journal.load()
     if entry is None:
         return
-    _LOG.warning("found an interrupted deploy of %s (phase %s); undoing it", short(entry.target or entry.upstream), entry.phase)
+    _LOG.warning(
+        "found an interrupted deploy of %s (phase %s); undoing it",
+        short(entry.target or entry.upstream),
+        entry.phase,
+    )
     ctx.head = entry.previous
     healthy, note = undo(ctx, entry)
     ctx.journal.clear()
     reason = "interrupted deploy undone" + (f"; {note}" if note else "")
-    ctx.state.update_status(deployed=entry.previous, result="rolled-back" if healthy else "error", reason=reason,
-                            last_sync=now_iso())
-    append_history(ctx.state, entry.target, entry.previous, "rolled-back" if healthy else "error", reason, 0.0,
-                   "recovery")
-    after_sync(ctx, result="rolled-back" if healthy else "error", reason=reason, frm=entry.target, to=entry.previous,
-               running=entry.previous, duration_s=0.0, noteworthy=True, restarted=False)
+    ctx.state.update_status(
+        deployed=entry.previous,
+        result="rolled-back" if healthy else "error",
+        reason=reason,
+        last_sync=now_iso(),
+    )
+    append_history(
+        ctx.state,
+        entry.target,
+        entry.previous,
+        "rolled-back" if healthy else "error",
+        reason,
+        0.0,
+        "recovery",
+    )
+    after_sync(
+        ctx,
+        result="rolled-back" if healthy else "error",
+        reason=reason,
+        frm=entry.target,
+        to=entry.previous,
+        running=entry.previous,
+        duration_s=0.0,
+        noteworthy=True,
+        restarted=False,
+    )
     ctx.head = None
 
 
@@ -152,13 +244,30 @@ def finish(ctx: Context) -> Outcome:
     except StorageError as exc:  # a full or read-only state dir: say it once, keep what is there
         _LOG.error("cannot record the result: %s", exc)
     level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
-    _LOG.log(level, "%s %s%s (%.1fs)", ctx.result, short(deployed), f": {ctx.reason}" if ctx.reason else "", duration)
+    _LOG.log(
+        level,
+        "%s %s%s (%.1fs)",
+        ctx.result,
+        short(deployed),
+        f": {ctx.reason}" if ctx.reason else "",
+        duration,
+    )
     if ctx.result == "deployed":
         _run_hooks_after(ctx, "post_deploy", ctx.cfg.hooks.post_deploy)
-    after_sync(ctx, result=ctx.result, reason=ctx.reason, frm=ctx.failed or ctx.head, to=ctx.target,
-               running=deployed or ctx.state.deployed, duration_s=duration, noteworthy=noteworthy,
-               restarted=ctx.entry is not None)
-    return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed)
+    after_sync(
+        ctx,
+        result=ctx.result,
+        reason=ctx.reason,
+        frm=ctx.failed or ctx.head,
+        to=ctx.target,
+        running=deployed or ctx.state.deployed,
+        duration_s=duration,
+        noteworthy=noteworthy,
+        restarted=ctx.entry is not None,
+    )
+    return Outcome(
+        ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed
+    )
 
 
 def _run_hooks_after(ctx: Context, which: str, hooks: tuple[tuple[str, ...], ...]) -> None:
@@ -168,8 +277,13 @@ def _run_hooks_after(ctx: Context, which: str, hooks: tuple[tuple[str, ...], ...
     from syncd.hooks import run_hooks
 
     try:
-        run_hooks(hooks, who=ctx.owner, cwd=ctx.cfg.repo.path, timeout=ctx.cfg.hooks.timeout,
-                  extra_env=hook_env(ctx, ctx.result))
+        run_hooks(
+            hooks,
+            who=ctx.owner,
+            cwd=ctx.cfg.repo.path,
+            timeout=ctx.cfg.hooks.timeout,
+            extra_env=hook_env(ctx, ctx.result),
+        )
     except SyncdError as exc:
         _LOG.warning("%s hook: %s", which, exc)
 

@@ -88,11 +88,23 @@ def owner_identity(cfg: Config) -> Identity:
 
 def make_context(cfg: Config, **options) -> Context:
     owner = owner_identity(cfg)
-    git = Git(cfg.repo.path, owner, cfg.repo.committer, timeout=cfg.repo.git_timeout,
-              fetch_timeout=cfg.repo.fetch_timeout)
+    git = Git(
+        cfg.repo.path,
+        owner,
+        cfg.repo.committer,
+        timeout=cfg.repo.git_timeout,
+        fetch_timeout=cfg.repo.fetch_timeout,
+    )
     git.trust(foreign_local_remote(cfg, git, owner))
-    return Context(cfg=cfg, state=State(cfg.state_dir).ensure(), journal=Journal(cfg.state_dir), git=git,
-                   systemctl=Systemctl(cfg.service.scope), owner=owner, **options)
+    return Context(
+        cfg=cfg,
+        state=State(cfg.state_dir).ensure(),
+        journal=Journal(cfg.state_dir),
+        git=git,
+        systemctl=Systemctl(cfg.service.scope),
+        owner=owner,
+        **options,
+    )
 
 
 def foreign_local_remote(cfg: Config, git: Git, owner: Identity) -> list[str]:

@@ -23,7 +23,9 @@ def preflight(ctx: Context):
         raise Blocked(f"a {busy} is in progress in {ctx.cfg.repo.path}; finish or abort it first")
     tree = ctx.git.tree_status()
     if tree.branch != ctx.branch:
-        raise Blocked(f"{ctx.cfg.repo.path} has {tree.branch or 'a detached HEAD'} checked out, expected {ctx.branch}")
+        raise Blocked(
+            f"{ctx.cfg.repo.path} has {tree.branch or 'a detached HEAD'} checked out, expected {ctx.branch}"
+        )
     if tree.dirty:
         more = f" (+{len(tree.dirty) - 5} more)" if len(tree.dirty) > 5 else ""
         raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
@@ -41,9 +43,13 @@ def check_unit_loads(ctx: Context) -> None:
     if state != "loaded":
         detail = props.get("LoadError", "").partition(" ")[2].strip().strip('"')
         scope = " --user" if ctx.cfg.service.scope == "user" else ""
-        raise ConfigError(ctx.cfg.source, "service.unit",
-                          f"{unit} is {state or 'unknown'} to systemd" + (f" ({detail})" if detail else "")
-                          + f"; expected a unit that `systemctl{scope} cat {unit}` shows and that loads")
+        raise ConfigError(
+            ctx.cfg.source,
+            "service.unit",
+            f"{unit} is {state or 'unknown'} to systemd"
+            + (f" ({detail})" if detail else "")
+            + f"; expected a unit that `systemctl{scope} cat {unit}` shows and that loads",
+        )
 
 
 def _check_tree_owner(ctx: Context) -> None:
@@ -58,9 +64,11 @@ def _check_tree_owner(ctx: Context) -> None:
             who = pwd.getpwuid(st.st_uid).pw_name
         except KeyError:
             who = str(st.st_uid)
-        raise Blocked(f"{ctx.cfg.repo.path}/.git is owned by {who}, but syncd runs git as the service owner "
-                      f"(uid {ctx.owner.uid}); give the tree to it: chown -R {ctx.cfg.service.owner or ctx.owner.uid} "
-                      f"{ctx.cfg.repo.path}")
+        raise Blocked(
+            f"{ctx.cfg.repo.path}/.git is owned by {who}, but syncd runs git as the service owner "
+            f"(uid {ctx.owner.uid}); give the tree to it: chown -R {ctx.cfg.service.owner or ctx.owner.uid} "
+            f"{ctx.cfg.repo.path}"
+        )
 
 
 def fetch(ctx: Context):
@@ -96,9 +104,11 @@ def verify_signatures(ctx: Context):
     tips = [ctx.target] if ctx.target else [ctx.head, ctx.upstream]
     base = ctx.state.deployed or ctx.head  # the first sync adopts what the operator checked out
     if ctx.git.rev(base) is None:
-        raise Blocked(f"repo.verify: the last deployed commit {short(base)} is gone from {repo.path}, so syncd "
-                      "cannot tell which commits are new; fetch it back, or delete status.json in the state "
-                      "directory to adopt the tree as it is")
+        raise Blocked(
+            f"repo.verify: the last deployed commit {short(base)} is gone from {repo.path}, so syncd "
+            "cannot tell which commits are new; fetch it back, or delete status.json in the state "
+            "directory to adopt the tree as it is"
+        )
     new = ctx.git.rev_list(tips, [base])
     if not new:
         return GO
@@ -113,8 +123,11 @@ def verify_signatures(ctx: Context):
         why = _verify_one(repo.verify, raw[sha], allowed, repo.allowed_signers)
         if why is not None:
             where = f"made in {repo.path} on {ctx.branch}" if sha in local else "upstream"
-            hint = ("; sign it, or set repo.trust_local_commits = true to accept commits made on the server"
-                    if sha in local and repo.local_branch else "")
+            hint = (
+                "; sign it, or set repo.trust_local_commits = true to accept commits made on the server"
+                if sha in local and repo.local_branch
+                else ""
+            )
             raise Blocked(f"commit {short(sha)} ({where}) has no good {repo.verify} signature: {why}{hint}")
     return GO
 
@@ -146,20 +159,31 @@ def decide(ctx: Context):
         ctx.reasons.append(f"rollback to {short(target)}")
         return GO
     last = state.last_upstream
-    forced = bool(last) and last != ctx.upstream and git.rev(last) is not None and not git.is_ancestor(last, ctx.upstream)
+    forced = (
+        bool(last)
+        and last != ctx.upstream
+        and git.rev(last) is not None
+        and not git.is_ancestor(last, ctx.upstream)
+    )
     if forced and not cfg.repo.allow_force_push:
-        raise Blocked(f"upstream {cfg.repo.branch} was force-pushed: {short(ctx.upstream)} does not descend "
-                      f"from {short(last)} (set repo.allow_force_push = true to accept)")
+        raise Blocked(
+            f"upstream {cfg.repo.branch} was force-pushed: {short(ctx.upstream)} does not descend "
+            f"from {short(last)} (set repo.allow_force_push = true to accept)"
+        )
     if git.is_ancestor(ctx.upstream, ctx.head):
         ctx.target = ctx.head  # nothing new upstream
     elif ctx.upstream in state.quarantined():
-        raise Blocked(f"upstream {short(ctx.upstream)} is quarantined (it failed its health check); "
-                      "push a new commit, or `syncd rollback`")
+        raise Blocked(
+            f"upstream {short(ctx.upstream)} is quarantined (it failed its health check); "
+            "push a new commit, or `syncd rollback`"
+        )
     elif cfg.repo.local_branch:
         tree, conflicts = git.merge_tree(ctx.head, ctx.upstream)
         if conflicts:
-            raise Blocked(f"merge conflict in {', '.join(conflicts)} merging {short(ctx.upstream)} "
-                          f"into {cfg.repo.local_branch}")
+            raise Blocked(
+                f"merge conflict in {', '.join(conflicts)} merging {short(ctx.upstream)} "
+                f"into {cfg.repo.local_branch}"
+            )
         ctx.merge_tree = tree
         ctx.reasons.append(f"upstream moved to {short(ctx.upstream)}")
     elif git.is_ancestor(ctx.head, ctx.upstream):
@@ -169,11 +193,17 @@ def decide(ctx: Context):
         ctx.target = ctx.upstream  # accepted force push; HEAD holds no commit of its own
         ctx.reasons.append(f"upstream force-pushed to {short(ctx.upstream)}")
     else:
-        raise Blocked(f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
-                      "use repo.local_branch for server-only commits")
+        raise Blocked(
+            f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
+            "use repo.local_branch for server-only commits"
+        )
     _refuse_to_overwrite_untracked(ctx, ctx.merge_tree or ctx.target)
     if ctx.target and ctx.target != state.deployed:
-        ctx.reasons.append(f"{short(ctx.target)} not deployed yet" if state.deployed else f"first sync: adopt {short(ctx.target)}")
+        ctx.reasons.append(
+            f"{short(ctx.target)} not deployed yet"
+            if state.deployed
+            else f"first sync: adopt {short(ctx.target)}"
+        )
     return GO
 
 
@@ -182,10 +212,14 @@ def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
     refuse, or overwrite an ignored one. Checked per added path, so the cost follows the change."""
     if tree_ish == ctx.head:
         return
-    in_the_way = [p for p in ctx.git.added_paths(ctx.head, tree_ish) if os.path.lexists(ctx.cfg.repo.path / p)]
+    in_the_way = [
+        p for p in ctx.git.added_paths(ctx.head, tree_ish) if os.path.lexists(ctx.cfg.repo.path / p)
+    ]
     if in_the_way:
-        raise Blocked(f"the new version adds {', '.join(in_the_way[:5])}, which already exist(s) untracked in "
-                      f"{ctx.cfg.repo.path}; move them away or commit them on {ctx.branch}")
+        raise Blocked(
+            f"the new version adds {', '.join(in_the_way[:5])}, which already exist(s) untracked in "
+            f"{ctx.cfg.repo.path}; move them away or commit them on {ctx.branch}"
+        )
 
 
 def plan_environment(ctx: Context):
@@ -206,7 +240,9 @@ def plan_environment(ctx: Context):
     running = envs.name_of(ctx.venv_before)
     ctx.environment_changed = running != ctx.environment or not envs.is_built(ctx.environment)
     if ctx.environment_changed:
-        ctx.reasons.append(f"python environment {ctx.environment}" + (f" replaces {running}" if running else ""))
+        ctx.reasons.append(
+            f"python environment {ctx.environment}" + (f" replaces {running}" if running else "")
+        )
     return GO
 
 
@@ -227,12 +263,18 @@ def render_plan(ctx: Context):
     ctx.rendered = render(ctx.cfg, lambda rel: ctx.git.read_blob(tree_ish, rel), secrets_path)
     ctx.installed_dropin = fsutil.read_bytes(ctx.dropin_path)
     ctx.dropin_changed = ctx.rendered.dropin != ctx.installed_dropin and not (
-        ctx.installed_dropin is None and ctx.rendered.empty)  # no env configured, none installed: the same
+        ctx.installed_dropin is None and ctx.rendered.empty
+    )  # no env configured, none installed: the same
     ctx.secrets_changed = ctx.rendered.secret_files != installed_secret_files(secrets_path)
     if ctx.dropin_changed or ctx.secrets_changed:
-        ctx.reasons.append("environment changed" if ctx.installed_dropin is not None else "drop-in not installed yet")
-    adopt_only = ctx.state.deployed is None and ctx.target == ctx.head and not (
-        ctx.dropin_changed or ctx.secrets_changed or ctx.environment_changed)
+        ctx.reasons.append(
+            "environment changed" if ctx.installed_dropin is not None else "drop-in not installed yet"
+        )
+    adopt_only = (
+        ctx.state.deployed is None
+        and ctx.target == ctx.head
+        and not (ctx.dropin_changed or ctx.secrets_changed or ctx.environment_changed)
+    )
     if adopt_only:
         ctx.reasons.clear()
     if not ctx.reasons:
@@ -260,6 +302,13 @@ def wait_for_quiet(ctx: Context):
         return GO
     commit = ctx.target or ctx.upstream
     ctx.result, ctx.reason = ("skipped" if verdict.skip else "waiting"), verdict.cause
-    ctx.state.update_status(waiting={"cause": verdict.cause, "commit": commit, "busy_since": verdict.busy_since,
-                                     "since": waiting.get("since") or now_iso(), "skipped": verdict.skip})
+    ctx.state.update_status(
+        waiting={
+            "cause": verdict.cause,
+            "commit": commit,
+            "busy_since": verdict.busy_since,
+            "since": waiting.get("since") or now_iso(),
+            "skipped": verdict.skip,
+        }
+    )
     return STOP

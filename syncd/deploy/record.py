@@ -10,8 +10,13 @@ from syncd.state import State, now_iso
 def record(ctx: Context, deployed: str | None, duration: float) -> bool:
     """Write status and history; True when this sync made a history entry (and is worth telling)."""
     previous = ctx.state.status()
-    fields = {"result": ctx.result, "reason": ctx.reason, "last_sync": now_iso(), "upstream": ctx.upstream,
-              "waiting": None}
+    fields = {
+        "result": ctx.result,
+        "reason": ctx.reason,
+        "last_sync": now_iso(),
+        "upstream": ctx.upstream,
+        "waiting": None,
+    }
     if ctx.result in ("deployed", "up-to-date", "rolled-back"):
         fields["deployed"] = deployed
         if ctx.upstream and not ctx.rollback_to:
@@ -30,18 +35,43 @@ def record(ctx: Context, deployed: str | None, duration: float) -> bool:
     if ctx.entry is not None:
         ctx.journal.clear()
     # Every deploy that moved something is history; a repeated identical blocked/error state is folded.
-    noteworthy = ctx.entry is not None or ctx.result in ("deployed", "rolled-back") or (
-        ctx.result in ("blocked", "error") and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason))
+    noteworthy = (
+        ctx.entry is not None
+        or ctx.result in ("deployed", "rolled-back")
+        or (
+            ctx.result in ("blocked", "error")
+            and (previous.get("result"), previous.get("reason")) != (ctx.result, ctx.reason)
+        )
+    )
     if noteworthy:
         frm = ctx.failed or ctx.head  # a rollback goes from the version that failed back to the old one
         append_history(ctx.state, frm, ctx.target, ctx.result, ctx.reason, duration, ctx.trigger)
-    if ctx.rollback_to and ctx.result in ("deployed", "up-to-date"):  # paused under the lock: no trigger slips in
+    if ctx.rollback_to and ctx.result in (
+        "deployed",
+        "up-to-date",
+    ):  # paused under the lock: no trigger slips in
         ctx.state.set_paused(True, f"paused by syncd rollback to {ctx.rollback_to}")
     return noteworthy
 
 
-def append_history(state: State, frm: str | None, to: str | None, result: str | None, reason: str | None,
-                   duration: float, trigger: str) -> None:
+def append_history(
+    state: State,
+    frm: str | None,
+    to: str | None,
+    result: str | None,
+    reason: str | None,
+    duration: float,
+    trigger: str,
+) -> None:
     """One history.json entry (docs/interface.md); a recovered deploy's as well as a finished one's."""
-    state.append_history({"time": now_iso(), "from": frm, "to": to, "result": result, "reason": reason,
-                          "duration_s": duration, "trigger": trigger})
+    state.append_history(
+        {
+            "time": now_iso(),
+            "from": frm,
+            "to": to,
+            "result": result,
+            "reason": reason,
+            "duration_s": duration,
+            "trigger": trigger,
+        }
+    )

@@ -14,8 +14,18 @@ from syncd.state import now_iso
 _LOG = log.get("deploy")
 
 
-def after_sync(ctx: Context, *, result: str, reason: str | None, frm: str | None, to: str | None,
-               running: str | None, duration_s: float, noteworthy: bool, restarted: bool) -> None:
+def after_sync(
+    ctx: Context,
+    *,
+    result: str,
+    reason: str | None,
+    frm: str | None,
+    to: str | None,
+    running: str | None,
+    duration_s: float,
+    noteworthy: bool,
+    restarted: bool,
+) -> None:
     from syncd import notify
     from syncd.metrics import Counters, write_textfile
 
@@ -39,10 +49,20 @@ def make_event(ctx: Context, result, reason, frm, to, running, duration_s):
     from syncd.notify import Event, mask
 
     secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()
-    return Event(event=result, unit=ctx.cfg.service.unit, host=socket.gethostname(), from_=frm, to=to,
-                 running=running, reason=mask(reason, secrets), time=now_iso(), duration_s=duration_s,
-                 log_tail=[mask(line, secrets) for line in log_tail(ctx)], tree=str(ctx.cfg.repo.path),
-                 owner=ctx.cfg.service.owner)
+    return Event(
+        event=result,
+        unit=ctx.cfg.service.unit,
+        host=socket.gethostname(),
+        from_=frm,
+        to=to,
+        running=running,
+        reason=mask(reason, secrets),
+        time=now_iso(),
+        duration_s=duration_s,
+        log_tail=[mask(line, secrets) for line in log_tail(ctx)],
+        tree=str(ctx.cfg.repo.path),
+        owner=ctx.cfg.service.owner,
+    )
 
 
 def log_tail(ctx: Context) -> list[str]:

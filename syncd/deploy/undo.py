@@ -39,7 +39,9 @@ def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
         else:
             fsutil.atomic_write(path, dropin, 0o600 if entry.dropin_previous_had_secrets else 0o644)
         ctx.systemctl.daemon_reload()
-    install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), previous.secret_files if previous else {})
+    install_secret_files(
+        secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), previous.secret_files if previous else {}
+    )
     if entry.venv_link and restore_link(ctx.owner, Path(entry.venv_link), entry.venv_previous):
         _LOG.info("venv switched back to %s", entry.venv_previous)
     healthy = True
@@ -71,7 +73,9 @@ def keep_environments(ctx: Context) -> dict:
         used = [running] + [n for n in ctx.state.status().get("environments_used", []) if n != running]
         removed = envs.collect(running, envs.name_of(ctx.venv_before), used)
         if removed:
-            _LOG.info("removed python environment(s) %s (python.keep = %d)", ", ".join(removed), ctx.cfg.python.keep)
+            _LOG.info(
+                "removed python environment(s) %s (python.keep = %d)", ", ".join(removed), ctx.cfg.python.keep
+            )
         _LOG.debug("kept python environments (%.3fs)", time.monotonic() - started)
         return {"environment": running, "environments_used": used[:50]}
     except (OSError, SyncdError) as exc:
@@ -81,9 +85,14 @@ def keep_environments(ctx: Context) -> dict:
 
 def env_settings(env: EnvConfig) -> dict:
     """The [env] config as plain JSON (names, paths, delivery; never a secret value)."""
-    return {"vars": dict(env.vars), "files": list(env.files), "secrets": list(env.secrets),
-            "key": str(env.key) if env.key else None, "secrets_delivery": env.secrets_delivery,
-            "required": list(env.required)}
+    return {
+        "vars": dict(env.vars),
+        "files": list(env.files),
+        "secrets": list(env.secrets),
+        "key": str(env.key) if env.key else None,
+        "secrets_delivery": env.secrets_delivery,
+        "required": list(env.required),
+    }
 
 
 def health_settings(health: HealthConfig) -> dict:
@@ -105,13 +114,21 @@ def _rerender(ctx: Context, commit: str, env_previous: dict | None):
     cfg = ctx.cfg
     if env_previous is not None:
         key = env_previous.get("key")
-        cfg = replace(cfg, env=EnvConfig(
-            vars=dict(env_previous.get("vars", {})), files=tuple(env_previous.get("files", ())),
-            secrets=tuple(env_previous.get("secrets", ())), key=Path(key) if key else None,
-            secrets_delivery=env_previous.get("secrets_delivery", "environment-file"),
-            required=tuple(env_previous.get("required", ()))))
+        cfg = replace(
+            cfg,
+            env=EnvConfig(
+                vars=dict(env_previous.get("vars", {})),
+                files=tuple(env_previous.get("files", ())),
+                secrets=tuple(env_previous.get("secrets", ())),
+                key=Path(key) if key else None,
+                secrets_delivery=env_previous.get("secrets_delivery", "environment-file"),
+                required=tuple(env_previous.get("required", ())),
+            ),
+        )
     try:
-        return render(cfg, lambda rel: ctx.git.read_blob(commit, rel), secrets_dir(cfg, ctx.systemctl.unit_dir()))
+        return render(
+            cfg, lambda rel: ctx.git.read_blob(commit, rel), secrets_dir(cfg, ctx.systemctl.unit_dir())
+        )
     except SyncdError as exc:
         _LOG.warning("cannot re-render environment of %s for the undo: %s", short(commit), exc)
         return None

@@ -10,12 +10,39 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHECKS = ("config", "unit_loads", "exec_paths", "exec_python", "user_group", "tree_owner", "privileged_port",
-          "firewall", "selinux", "remote", "secrets_key", "trusted_files", "last_result", "daemon")
+CHECKS = (
+    "config",
+    "unit_loads",
+    "exec_paths",
+    "exec_python",
+    "user_group",
+    "tree_owner",
+    "privileged_port",
+    "firewall",
+    "selinux",
+    "remote",
+    "secrets_key",
+    "trusted_files",
+    "last_result",
+    "daemon",
+)
 
-UNIT_PROPERTIES = ("LoadState", "LoadError", "FragmentPath", "DropInPaths", "NeedDaemonReload", "ActiveState",
-                   "SubState", "MainPID", "User", "Group", "AmbientCapabilities", "CapabilityBoundingSet",
-                   "Result", "UnitFileState")
+UNIT_PROPERTIES = (
+    "LoadState",
+    "LoadError",
+    "FragmentPath",
+    "DropInPaths",
+    "NeedDaemonReload",
+    "ActiveState",
+    "SubState",
+    "MainPID",
+    "User",
+    "Group",
+    "AmbientCapabilities",
+    "CapabilityBoundingSet",
+    "Result",
+    "UnitFileState",
+)
 
 
 def result(check: str, ok: bool, detail: str, fix: str = "") -> dict:
@@ -64,7 +91,9 @@ def _ask_systemd(subject: Subject) -> None:
         subject.props = sc.show(subject.unit, *UNIT_PROPERTIES)
     except (ToolError, OSError) as exc:
         subject.systemd_error = str(exc)
-    files = [p for p in [subject.props.get("FragmentPath", "")] + subject.props.get("DropInPaths", "").split() if p]
+    files = [
+        p for p in [subject.props.get("FragmentPath", "")] + subject.props.get("DropInPaths", "").split() if p
+    ]
     if not files and (sc.unit_dir() / subject.unit).exists():
         files = [str(sc.unit_dir() / subject.unit)]
     subject.directives = unitfile.parse_files(files)

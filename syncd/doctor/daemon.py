@@ -19,14 +19,26 @@ def check(s):
     except Exception as exc:  # noqa: BLE001
         return result("daemon", False, f"{unit}: {exc}", "run doctor as root where systemd runs")
     if state.get("LoadState") != "loaded":
-        return result("daemon", False, f"{unit} is not installed: nothing deploys pushes",
-                      f"syncd install {s.name} --repo URL installs it (or copy units/syncd@.service to "
-                      "/etc/systemd/system/), then systemctl enable --now " + unit)
+        return result(
+            "daemon",
+            False,
+            f"{unit} is not installed: nothing deploys pushes",
+            f"syncd install {s.name} --repo URL installs it (or copy units/syncd@.service to "
+            "/etc/systemd/system/), then systemctl enable --now " + unit,
+        )
     if state.get("ActiveState") != "active":
-        return result("daemon", False, f"{unit} is {state.get('ActiveState')}: nothing deploys pushes",
-                      f"systemctl enable --now {unit}; journalctl -u {unit} -n 50 says why it stopped")
+        return result(
+            "daemon",
+            False,
+            f"{unit} is {state.get('ActiveState')}: nothing deploys pushes",
+            f"systemctl enable --now {unit}; journalctl -u {unit} -n 50 says why it stopped",
+        )
     enabled = state.get("UnitFileState") == "enabled"
     if not enabled:
-        return result("daemon", False, f"{unit} runs but is not enabled: it will not start at boot",
-                      f"systemctl enable {unit}")
+        return result(
+            "daemon",
+            False,
+            f"{unit} runs but is not enabled: it will not start at boot",
+            f"systemctl enable {unit}",
+        )
     return result("daemon", True, f"{unit} is active and enabled")

@@ -22,7 +22,9 @@ def check(s):
             fixes.append(f"ExecStart={tree}/{program} ... (the absolute path)")
         elif not os.path.exists(program):
             problems.append(f"ExecStart program {program} does not exist")
-            fixes.append("create it (syncd install builds the environment) or point ExecStart= at one that exists")
+            fixes.append(
+                "create it (syncd install builds the environment) or point ExecStart= at one that exists"
+            )
     workdir = last(s.directives, "WorkingDirectory")
     if workdir is None:
         problems.append("no WorkingDirectory= (the service starts in /, its relative paths break)")
@@ -36,7 +38,14 @@ def check(s):
             problems.append(f"WorkingDirectory={path} does not exist")
             fixes.append(f"WorkingDirectory={tree}")
     if problems:
-        return result("exec-paths", False, "; ".join(problems),
-                      f"in [Service] of {s.props.get('FragmentPath') or s.unit}: " + "; ".join(fixes)
-                      + f"; then systemctl daemon-reload && systemctl restart {s.unit}")
-    return result("exec-paths", True, f"ExecStart {exec_program(starts[-1])} and WorkingDirectory {workdir} exist")
+        return result(
+            "exec-paths",
+            False,
+            "; ".join(problems),
+            f"in [Service] of {s.props.get('FragmentPath') or s.unit}: "
+            + "; ".join(fixes)
+            + f"; then systemctl daemon-reload && systemctl restart {s.unit}",
+        )
+    return result(
+        "exec-paths", True, f"ExecStart {exec_program(starts[-1])} and WorkingDirectory {workdir} exist"
+    )

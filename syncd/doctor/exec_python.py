@@ -24,8 +24,12 @@ def check(s):
         return result("exec-python", True, f"{program} is an environment's python")
     if PYTHON.match(Path(program).name):
         tree = s.cfg.repo.path
-        return result("exec-python", False, f"ExecStart runs {program}, the system's python: the packages of the "
-                      "pipeline's environment are not there",
-                      f"ExecStart={tree}/venv/bin/python ... in {s.props.get('FragmentPath') or s.unit} "
-                      f"(syncd install {s.name} builds the environment); then systemctl daemon-reload")
+        return result(
+            "exec-python",
+            False,
+            f"ExecStart runs {program}, the system's python: the packages of the "
+            "pipeline's environment are not there",
+            f"ExecStart={tree}/venv/bin/python ... in {s.props.get('FragmentPath') or s.unit} "
+            f"(syncd install {s.name} builds the environment); then systemctl daemon-reload",
+        )
     return result("exec-python", True, f"{program} is not a python interpreter: nothing to check")

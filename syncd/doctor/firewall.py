@@ -42,7 +42,7 @@ def _matches_port(right, port: int) -> bool:
 
 
 def _rule_port_verdict(exprs: list, port: int) -> str | None:
-    """"accept"/"drop"/"reject" when the rule's only conditions are on the TCP destination port."""
+    """ "accept"/"drop"/"reject" when the rule's only conditions are on the TCP destination port."""
     port_match, verdict, other = False, None, False
     for expr in exprs:
         if "match" in expr:
@@ -119,11 +119,19 @@ def check(s):
             ruleset = firewall.nft_ruleset()
             verdicts = {p: nft_verdict(ruleset, p) for p in ports} if ruleset else {}
             if not any(v is not None for v in verdicts.values()):
-                return result("firewall", True, "no active firewall (firewalld, ufw, nftables): port "
-                              f"{', '.join(map(str, ports))} not filtered on this host")
+                return result(
+                    "firewall",
+                    True,
+                    "no active firewall (firewalld, ufw, nftables): port "
+                    f"{', '.join(map(str, ports))} not filtered on this host",
+                )
             kind, closed = "nftables", [p for p, v in verdicts.items() if v is False]
     if closed:
-        return result("firewall", False, f"{kind} blocks incoming connections to port {', '.join(map(str, closed))}",
-                      "; ".join(firewall.add_port_commands(kind, p) for p in closed)
-                      + " (a firewall of the network is the IT department's)")
+        return result(
+            "firewall",
+            False,
+            f"{kind} blocks incoming connections to port {', '.join(map(str, closed))}",
+            "; ".join(firewall.add_port_commands(kind, p) for p in closed)
+            + " (a firewall of the network is the IT department's)",
+        )
     return result("firewall", True, f"{kind} lets port {', '.join(map(str, ports))} in")

@@ -14,9 +14,17 @@ def check(s):
     status = State(s.cfg.state_dir).status()
     res, reason, when = status.get("result"), status.get("reason"), status.get("last_sync")
     if res is None:
-        return result("last-result", False, "never synced",
-                      f"syncd --config {s.config_path} sync (or start the daemon: see the daemon check)")
+        return result(
+            "last-result",
+            False,
+            "never synced",
+            f"syncd --config {s.config_path} sync (or start the daemon: see the daemon check)",
+        )
     if res in OK:
         return result("last-result", True, f"{res} at {short(status.get('deployed'))} ({when})")
-    return result("last-result", False, f"{res} ({when}): {reason or 'no reason recorded'}",
-                  "docs/troubleshooting.md, keyed by that reason; `syncd status` and `syncd history` show more")
+    return result(
+        "last-result",
+        False,
+        f"{res} ({when}): {reason or 'no reason recorded'}",
+        "docs/troubleshooting.md, keyed by that reason; `syncd status` and `syncd history` show more",
+    )

@@ -13,7 +13,9 @@ def has_bind_capability(ambient: str, bounding: str | None) -> bool:
     return bounding is None or "cap_net_bind_service" in bounding.lower().split()  # None: not known
 
 
-def needs_capability(ports: list[int], user: str | None, ambient: str, bounding: str | None, start: int) -> list[int]:
+def needs_capability(
+    ports: list[int], user: str | None, ambient: str, bounding: str | None, start: int
+) -> list[int]:
     if user in (None, "", "root", "0"):
         return []
     if has_bind_capability(ambient, bounding):
@@ -26,7 +28,9 @@ def check(s):
         return None
     ports = ports_of(s.cfg)
     if not ports:
-        return result("privileged-port", True, "no port in the config (health.tcp, health.dicom_echo): nothing to check")
+        return result(
+            "privileged-port", True, "no port in the config (health.tcp, health.dicom_echo): nothing to check"
+        )
     user = s.props.get("User") or last(s.directives, "User")
     ambient = s.props.get("AmbientCapabilities")
     if ambient is None:
@@ -37,9 +41,12 @@ def check(s):
     low = needs_capability(ports, user, ambient, bounding, unprivileged_start())
     if low:
         where = s.props.get("FragmentPath") or s.unit
-        return result("privileged-port", False,
-                      f"port {', '.join(map(str, low))} is below {unprivileged_start()} and {s.unit} runs as {user} "
-                      "without CAP_NET_BIND_SERVICE: it cannot listen there",
-                      f"add AmbientCapabilities=CAP_NET_BIND_SERVICE to [Service] of {where} (and to "
-                      f"CapabilityBoundingSet= if it is set); systemctl daemon-reload && systemctl restart {s.unit}")
+        return result(
+            "privileged-port",
+            False,
+            f"port {', '.join(map(str, low))} is below {unprivileged_start()} and {s.unit} runs as {user} "
+            "without CAP_NET_BIND_SERVICE: it cannot listen there",
+            f"add AmbientCapabilities=CAP_NET_BIND_SERVICE to [Service] of {where} (and to "
+            f"CapabilityBoundingSet= if it is set); systemctl daemon-reload && systemctl restart {s.unit}",
+        )
     return result("privileged-port", True, f"port {', '.join(map(str, ports))}: {s.unit} may bind it")

@@ -18,8 +18,12 @@ def check(s):
     try:
         mine = key_recipient(env.key)
     except Exception as exc:  # noqa: BLE001 - a key that does not load is the finding
-        return result("secrets-key", False, f"env.key {env.key}: {exc}",
-                      f"syncd secrets keygen --out {env.key}, then add its recipient to each secrets file")
+        return result(
+            "secrets-key",
+            False,
+            f"env.key {env.key}: {exc}",
+            f"syncd secrets keygen --out {env.key}, then add its recipient to each secrets file",
+        )
     git = Git(s.cfg.repo.path, owner_identity(s.cfg))
     problems = []
     for rel in env.secrets:
@@ -33,7 +37,11 @@ def check(s):
         except SyncdError as exc:
             problems.append(str(exc))
     if problems:
-        return result("secrets-key", False, "; ".join(problems),
-                      f"with a key that opens it: syncd secrets recipients FILE --add {mine} --key THAT_KEY; "
-                      "commit and push (a missing file: commit it, or remove it from env.secrets)")
+        return result(
+            "secrets-key",
+            False,
+            "; ".join(problems),
+            f"with a key that opens it: syncd secrets recipients FILE --add {mine} --key THAT_KEY; "
+            "commit and push (a missing file: commit it, or remove it from env.secrets)",
+        )
     return result("secrets-key", True, f"{env.key} opens {', '.join(env.secrets)}")

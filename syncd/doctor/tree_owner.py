@@ -52,8 +52,12 @@ def check(s):
 
     tree = s.cfg.repo.path
     if not tree.is_dir():
-        return result("tree-owner", False, f"{tree} (repo.path) does not exist",
-                      f"syncd install {s.name} --repo URL clones it (or git clone it as the service user)")
+        return result(
+            "tree-owner",
+            False,
+            f"{tree} (repo.path) does not exist",
+            f"syncd install {s.name} --repo URL clones it (or git clone it as the service user)",
+        )
     owner = s.cfg.service.owner
     try:
         uid, gid = parse_owner(owner) if owner else (owner_identity(s.cfg).uid, -1)
@@ -65,7 +69,12 @@ def check(s):
     label = owner or f"uid {uid}"
     if count:
         more = f" and {count - len(examples)} more" if count > len(examples) else ""
-        return result("tree-owner", False, f"{count} entries in {tree} not owned by {label}: "
-                      f"{', '.join(examples)}{more}",
-                      f"chown -R --no-dereference {owner or uid} {tree}")
-    return result("tree-owner", True, f"{tree} is owned by {label}" + (" (first 200000 entries)" if stopped else ""))
+        return result(
+            "tree-owner",
+            False,
+            f"{count} entries in {tree} not owned by {label}: {', '.join(examples)}{more}",
+            f"chown -R --no-dereference {owner or uid} {tree}",
+        )
+    return result(
+        "tree-owner", True, f"{tree} is owned by {label}" + (" (first 200000 entries)" if stopped else "")
+    )

@@ -28,11 +28,20 @@ def problems_of(path: Path, secret: bool = False) -> list[tuple[str, str]]:
     if st.st_uid != 0:
         out.append((f"{path} is owned by uid {st.st_uid}, not root", f"chown root:root {path}"))
     if st.st_mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX and st.st_uid == 0):
-        out.append((f"{path} is writable by {'group' if st.st_mode & 0o020 else 'others'} "
-                    f"(mode {stat.S_IMODE(st.st_mode):04o})", f"chmod go-w {path}"))
+        out.append(
+            (
+                f"{path} is writable by {'group' if st.st_mode & 0o020 else 'others'} "
+                f"(mode {stat.S_IMODE(st.st_mode):04o})",
+                f"chmod go-w {path}",
+            )
+        )
     if secret and st.st_mode & 0o077:
-        out.append((f"{path} is readable by others than root (mode {stat.S_IMODE(st.st_mode):04o})",
-                    f"chmod 600 {path}"))
+        out.append(
+            (
+                f"{path} is readable by others than root (mode {stat.S_IMODE(st.st_mode):04o})",
+                f"chmod 600 {path}",
+            )
+        )
     return out
 
 
@@ -55,6 +64,10 @@ def check(s):
 
     found = trust.check_config_file(s.config_path) if s.cfg is None else trust.check(s.cfg)
     if found:
-        return result("trusted-files", False, "; ".join(f"{p.path} ({p.role}) {p.what}" for p in found),
-                      "; ".join(dict.fromkeys(p.fix for p in found)))
+        return result(
+            "trusted-files",
+            False,
+            "; ".join(f"{p.path} ({p.role}) {p.what}" for p in found),
+            "; ".join(dict.fromkeys(p.fix for p in found)),
+        )
     return result("trusted-files", True, "config, key and state directory are root's alone")

@@ -39,8 +39,10 @@ def check(cfg, owner, busy_since: float | None, now: float | None = None) -> Ver
         return Verdict(f"{cause}; waiting up to drain.max_wait ({human(cfg.drain.max_wait)})", busy_since)
     still = f"the pipeline is still busy after drain.max_wait ({human(cfg.drain.max_wait)}): {cause}"
     if cfg.drain.on_timeout == "skip":
-        return Verdict(f"{still}; skipped (drain.on_timeout = \"skip\"), the next trigger tries again", None, skip=True)
-    return Verdict(None, None, note=f"{still}; deploying anyway (drain.on_timeout = \"deploy\")")
+        return Verdict(
+            f'{still}; skipped (drain.on_timeout = "skip"), the next trigger tries again', None, skip=True
+        )
+    return Verdict(None, None, note=f'{still}; deploying anyway (drain.on_timeout = "deploy")')
 
 
 def human(seconds: float) -> str:

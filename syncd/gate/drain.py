@@ -24,7 +24,11 @@ def established_on_port(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 3 and fields[3] == TCP_ESTABLISHED and int(fields[1].rpartition(":")[2], 16) == port:
+            if (
+                len(fields) > 3
+                and fields[3] == TCP_ESTABLISHED
+                and int(fields[1].rpartition(":")[2], 16) == port
+            ):
                 count += 1
     return count
 

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FORM = re.compile(r"\s*(\S+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*\Z")
-EXPECTED = ('expected "DAYS HH:MM-HH:MM" such as "Mon-Fri 19:00-23:59" (days Mon..Sun, ranges with "-", '
-            'lists with ","; "*" for every day)')
+EXPECTED = (
+    'expected "DAYS HH:MM-HH:MM" such as "Mon-Fri 19:00-23:59" (days Mon..Sun, ranges with "-", '
+    'lists with ","; "*" for every day)'
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,9 @@ class Window:
         if self.start <= self.end:
             return day in self.days and self.start <= minute <= self.end
         # crosses midnight: the evening of a listed day, and the early morning after it
-        return (day in self.days and minute >= self.start) or ((day - 1) % 7 in self.days and minute <= self.end)
+        return (day in self.days and minute >= self.start) or (
+            (day - 1) % 7 in self.days and minute <= self.end
+        )
 
 
 def parse_window(text: str) -> Window:

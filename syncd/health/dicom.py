@@ -31,22 +31,43 @@ C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
 NO_DATASET = 0x0101
 PC_ID = 1
 
-_PDU_NAMES = {1: "A-ASSOCIATE-RQ", 2: "A-ASSOCIATE-AC", 3: "A-ASSOCIATE-RJ", 4: "P-DATA-TF",
-              5: "A-RELEASE-RQ", 6: "A-RELEASE-RP", 7: "A-ABORT"}
+_PDU_NAMES = {
+    1: "A-ASSOCIATE-RQ",
+    2: "A-ASSOCIATE-AC",
+    3: "A-ASSOCIATE-RJ",
+    4: "P-DATA-TF",
+    5: "A-RELEASE-RQ",
+    6: "A-RELEASE-RP",
+    7: "A-ABORT",
+}
 
 # A-ASSOCIATE-RJ (PS3.8 9.3.4): source -> reason -> text
 _RJ_REASONS = {
-    1: {1: "no reason given", 2: "application context not supported",
-        3: "calling AE title not recognized", 7: "called AE title not recognized"},
+    1: {
+        1: "no reason given",
+        2: "application context not supported",
+        3: "calling AE title not recognized",
+        7: "called AE title not recognized",
+    },
     2: {1: "no reason given", 2: "protocol version not supported"},
     3: {1: "temporary congestion", 2: "local limit exceeded"},
 }
 _RJ_SOURCES = {1: "by the peer", 2: "by the peer's ACSE", 3: "by the peer's presentation layer"}
 # Presentation context result in A-ASSOCIATE-AC (PS3.8 9.3.3.2)
-_PC_RESULTS = {1: "user rejection", 2: "no reason", 3: "abstract syntax not supported",
-               4: "transfer syntaxes not supported"}
-_ABORT_REASONS = {0: "reason not specified", 1: "unrecognized PDU", 2: "unexpected PDU",
-                  4: "unrecognized PDU parameter", 5: "unexpected PDU parameter", 6: "invalid PDU parameter"}
+_PC_RESULTS = {
+    1: "user rejection",
+    2: "no reason",
+    3: "abstract syntax not supported",
+    4: "transfer syntaxes not supported",
+}
+_ABORT_REASONS = {
+    0: "reason not specified",
+    1: "unrecognized PDU",
+    2: "unexpected PDU",
+    4: "unrecognized PDU parameter",
+    5: "unexpected PDU parameter",
+    6: "invalid PDU parameter",
+}
 
 
 class EchoFailed(Exception):
@@ -59,11 +80,13 @@ class _PeerEnded(EchoFailed):
 
 def valid_ae_title(title: str) -> bool:
     """1-16 characters of the default repertoire, no backslash or control characters, not blank."""
-    return (0 < len(title) <= 16 and title.strip() != ""
-            and all(32 <= ord(c) < 127 and c != "\\" for c in title))
+    return (
+        0 < len(title) <= 16 and title.strip() != "" and all(32 <= ord(c) < 127 and c != "\\" for c in title)
+    )
 
 
 # --- encoding ----------------------------------------------------------------------------------
+
 
 def _item(item_type: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", item_type, 0, len(payload)) + payload
@@ -78,14 +101,27 @@ def _ae(title: str) -> bytes:
 
 
 def associate_rq(called_ae: str, calling_ae: str = CALLING_AE) -> bytes:
-    presentation_context = _item(0x20, struct.pack(">BBBB", PC_ID, 0, 0, 0)
-                                 + _item(0x30, VERIFICATION_SOP_CLASS.encode())
-                                 + _item(0x40, IMPLICIT_VR_LITTLE_ENDIAN.encode()))
-    user_information = _item(0x50, _item(0x51, struct.pack(">I", MAX_PDU_RECEIVE))
-                             + _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
-                             + _item(0x55, IMPLEMENTATION_VERSION.encode()))
-    body = (struct.pack(">HH", 1, 0) + _ae(called_ae) + _ae(calling_ae) + bytes(32)
-            + _item(0x10, APPLICATION_CONTEXT.encode()) + presentation_context + user_information)
+    presentation_context = _item(
+        0x20,
+        struct.pack(">BBBB", PC_ID, 0, 0, 0)
+        + _item(0x30, VERIFICATION_SOP_CLASS.encode())
+        + _item(0x40, IMPLICIT_VR_LITTLE_ENDIAN.encode()),
+    )
+    user_information = _item(
+        0x50,
+        _item(0x51, struct.pack(">I", MAX_PDU_RECEIVE))
+        + _item(0x52, IMPLEMENTATION_CLASS_UID.encode())
+        + _item(0x55, IMPLEMENTATION_VERSION.encode()),
+    )
+    body = (
+        struct.pack(">HH", 1, 0)
+        + _ae(called_ae)
+        + _ae(calling_ae)
+        + bytes(32)
+        + _item(0x10, APPLICATION_CONTEXT.encode())
+        + presentation_context
+        + user_information
+    )
     return _pdu(A_ASSOCIATE_RQ, body)
 
 
@@ -101,8 +137,12 @@ def _us(value: int) -> bytes:
 def c_echo_rq_command(message_id: int) -> bytes:
     uid = VERIFICATION_SOP_CLASS.encode()
     uid += b"\0" * (len(uid) % 2)  # UI values are padded to even length with NUL
-    body = (_element(0x0002, uid) + _element(0x0100, _us(C_ECHO_RQ))
-            + _element(0x0110, _us(message_id)) + _element(0x0800, _us(NO_DATASET)))
+    body = (
+        _element(0x0002, uid)
+        + _element(0x0100, _us(C_ECHO_RQ))
+        + _element(0x0110, _us(message_id))
+        + _element(0x0800, _us(NO_DATASET))
+    )
     return _element(0x0000, struct.pack("<I", len(body))) + body
 
 
@@ -120,6 +160,7 @@ def _abort() -> bytes:
 
 # --- decoding ----------------------------------------------------------------------------------
 
+
 def parse_command_set(data: bytes) -> dict[int, bytes]:
     """Group-0000 element number -> raw value."""
     elements: dict[int, bytes] = {}
@@ -129,7 +170,7 @@ def parse_command_set(data: bytes) -> dict[int, bytes]:
         offset += 8
         if group != 0 or offset + length > len(data):
             raise EchoFailed("malformed command set in C-ECHO-RSP")
-        elements[element] = data[offset:offset + length]
+        elements[element] = data[offset : offset + length]
         offset += length
     return elements
 
@@ -138,7 +179,7 @@ def _items(data: bytes):
     offset = 0
     while offset + 4 <= len(data):
         item_type, _, length = struct.unpack_from(">BBH", data, offset)
-        yield item_type, data[offset + 4:offset + 4 + length]
+        yield item_type, data[offset + 4 : offset + 4 + length]
         offset += 4 + length
 
 
@@ -172,6 +213,7 @@ def describe_abort(body: bytes) -> str:
 
 
 # --- the conversation --------------------------------------------------------------------------
+
 
 class _Connection:
     def __init__(self, sock: socket.socket, deadline: float):
@@ -230,7 +272,7 @@ def _receive_command(conn: _Connection) -> bytes:
         while offset + 6 <= len(body):
             length, _pc, header = struct.unpack_from(">IBB", body, offset)
             if header & 0x01:  # a command fragment (a data set would be a peer's mistake: ignored)
-                command += body[offset + 6:offset + 4 + length]
+                command += body[offset + 6 : offset + 4 + length]
                 if len(command) > MAX_COMMAND:  # the peer is the service: its answers are bounded
                     raise EchoFailed(f"peer sent a command set larger than {MAX_COMMAND} bytes")
                 if header & 0x02:  # last fragment
@@ -261,8 +303,9 @@ def _release(conn: _Connection) -> None:
         pass
 
 
-def c_echo(called_ae: str, host: str, port: int, *, timeout: float = 5.0,
-           calling_ae: str = CALLING_AE) -> None:
+def c_echo(
+    called_ae: str, host: str, port: int, *, timeout: float = 5.0, calling_ae: str = CALLING_AE
+) -> None:
     """Associate, C-ECHO, release. Returns on Status 0x0000; raises EchoFailed otherwise."""
     if not valid_ae_title(called_ae) or not valid_ae_title(calling_ae):
         raise EchoFailed("invalid AE title")

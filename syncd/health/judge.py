@@ -47,9 +47,14 @@ class Snapshot:
 
     @classmethod
     def from_properties(cls, props: dict[str, str]) -> "Snapshot":
-        return cls(active_state=props.get("ActiveState", ""), sub_state=props.get("SubState", ""),
-                   main_pid=_int(props.get("MainPID")), n_restarts=_int(props.get("NRestarts")),
-                   invocation_id=props.get("InvocationID", ""), result=props.get("Result", ""))
+        return cls(
+            active_state=props.get("ActiveState", ""),
+            sub_state=props.get("SubState", ""),
+            main_pid=_int(props.get("MainPID")),
+            n_restarts=_int(props.get("NRestarts")),
+            invocation_id=props.get("InvocationID", ""),
+            result=props.get("Result", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,17 +95,27 @@ def _is_up(now: Snapshot) -> bool:
     return now.active_state in ("active", "reloading")
 
 
-def assess(now: Snapshot, after: Snapshot, *, job_pending: bool = False,
-           baseline: Snapshot | None = None, was_up: bool = False) -> Assessment:
+def assess(
+    now: Snapshot,
+    after: Snapshot,
+    *,
+    job_pending: bool = False,
+    baseline: Snapshot | None = None,
+    was_up: bool = False,
+) -> Assessment:
     """Judge one observation. `after` is the snapshot taken when the restart job returned,
     `baseline` the first up observation (whose PID and invocation must not change),
     `was_up` whether the unit has already been seen up during this judgement."""
     if now.sub_state == "auto-restart":
         if now.n_restarts > after.n_restarts:
-            return Assessment("failed", f"unit entered auto-restart (NRestarts {after.n_restarts}→{now.n_restarts})")
+            return Assessment(
+                "failed", f"unit entered auto-restart (NRestarts {after.n_restarts}→{now.n_restarts})"
+            )
         return Assessment("failed", f"unit entered auto-restart (main process exited: Result={now.result})")
     if now.n_restarts > after.n_restarts:
-        return Assessment("failed", f"unit was restarted by systemd (NRestarts {after.n_restarts}→{now.n_restarts})")
+        return Assessment(
+            "failed", f"unit was restarted by systemd (NRestarts {after.n_restarts}→{now.n_restarts})"
+        )
     if now.active_state in ("failed", "inactive") and not job_pending:
         if now.active_state == "inactive":
             return Assessment("failed", f"unit is inactive (Result={now.result})")
@@ -126,8 +141,16 @@ def _deadline_reason(now: Snapshot, job_pending: bool, timeout: float) -> str:
     return f"not active after {_secs(timeout)} ({now.active_state}/{now.sub_state})"
 
 
-def judge(systemctl, unit: str, health, *, after: Snapshot, run_as=None,
-          cwd: Path | None = None, on_progress: Callable[[str], None] | None = None) -> Verdict:
+def judge(
+    systemctl,
+    unit: str,
+    health,
+    *,
+    after: Snapshot,
+    run_as=None,
+    cwd: Path | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> Verdict:
     """Watch `unit` (just restarted; `after` taken when the restart job returned) until it is
     judged healthy or not. health.timeout bounds becoming up and passing the probes; the settle
     window follows. Probes run as `run_as` (an Identity) in `cwd` where they run a command."""
@@ -182,7 +205,9 @@ def judge(systemctl, unit: str, health, *, after: Snapshot, run_as=None,
         else:
             if time.monotonic() >= deadline:
                 if phase == "probing":
-                    return verdict(False, probe_reasons.get(pending[0].name, f"{pending[0].name} probe did not pass"))
+                    return verdict(
+                        False, probe_reasons.get(pending[0].name, f"{pending[0].name} probe did not pass")
+                    )
                 return verdict(False, _deadline_reason(now, job_pending, health.timeout))
             wake = deadline
         time.sleep(max(0.0, min(POLL_INTERVAL, wake - time.monotonic())))

@@ -30,7 +30,7 @@ class Probe:
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
-    """"host:port" or "[v6addr]:port" -> (host, port); ValueError when malformed."""
+    """ "host:port" or "[v6addr]:port" -> (host, port); ValueError when malformed."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("expected host:port")
@@ -44,7 +44,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 def parse_dicom_target(text: str) -> tuple[str, str, int]:
-    """"AET@host:port" -> (ae_title, host, port); ValueError when malformed."""
+    """ "AET@host:port" -> (ae_title, host, port); ValueError when malformed."""
     ae_title, sep, address = text.rpartition("@")
     if not sep or not dicom.valid_ae_title(ae_title):
         raise ValueError("expected AET@host:port with an AE title of 1-16 characters")
@@ -123,8 +123,9 @@ def _status_of(sock: socket.socket, parts, deadline: float) -> int:
     if parts.port:
         host += f":{parts.port}"
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request = (f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: syncd-health\r\n"
-               "Connection: close\r\n\r\n")
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: syncd-health\r\nConnection: close\r\n\r\n"
+    )
     _arm(sock, deadline)
     sock.sendall(request.encode("ascii", "strict"))
     answer = b""
@@ -142,8 +143,9 @@ def _status_of(sock: socket.socket, parts, deadline: float) -> int:
     return int(line[1])
 
 
-def check_command(argv: tuple[str, ...] | list[str], timeout: float, *,
-                  run_as=None, cwd: Path | None = None) -> str | None:
+def check_command(
+    argv: tuple[str, ...] | list[str], timeout: float, *, run_as=None, cwd: Path | None = None
+) -> str | None:
     """Run argv as run_as (an Identity, or (uid, gid)) in cwd; exit 0 passes.
 
     Output is discarded (it may hold secrets); a timeout kills everything the command started.
@@ -191,6 +193,7 @@ def probes_for(health, *, run_as=None, cwd: Path | None = None) -> list[Probe]:
         # A self-check may legitimately take a while: it gets whatever time is left.
         probes.append(Probe("command", lambda t: check_command(health.command, t, run_as=run_as, cwd=cwd)))
     if health.dicom_echo:
-        probes.append(Probe("dicom_echo",
-                            lambda t: check_dicom_echo(health.dicom_echo, min(t, DICOM_ATTEMPT_TIMEOUT))))
+        probes.append(
+            Probe("dicom_echo", lambda t: check_dicom_echo(health.dicom_echo, min(t, DICOM_ATTEMPT_TIMEOUT)))
+        )
     return probes

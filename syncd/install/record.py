@@ -31,8 +31,11 @@ class FilePlan:
     def diff(self, max_lines: int = 30) -> str:
         old = (self.current or b"").decode("utf-8", "replace").splitlines()
         new = self.wanted.decode("utf-8", "replace").splitlines()
-        lines = [line for line in difflib.unified_diff(old, new, "on disk", "syncd install", lineterm="", n=0)
-                 if not line.startswith("@@")]
+        lines = [
+            line
+            for line in difflib.unified_diff(old, new, "on disk", "syncd install", lineterm="", n=0)
+            if not line.startswith("@@")
+        ]
         if len(lines) > max_lines:
             lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
         return "\n".join(lines)

@@ -103,9 +103,11 @@ def pipeline_unit(a: Answers) -> str:
         "UMask=0027",
     ]
     if a.port is not None and a.port < PRIVILEGED_PORTS:
-        lines += [f"# Port {a.port} is below 1024: this one capability lets {a.user} bind it without root.",
-                  "AmbientCapabilities=CAP_NET_BIND_SERVICE",
-                  "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"]
+        lines += [
+            f"# Port {a.port} is below 1024: this one capability lets {a.user} bind it without root.",
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+            "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+        ]
     else:
         lines += ["CapabilityBoundingSet="]
     lines += [
@@ -129,6 +131,7 @@ def pipeline_unit(a: Answers) -> str:
 
 # -- /etc/syncd/NAME.toml -----------------------------------------------------------------------
 
+
 def toml_string(value: str) -> str:
     """A TOML basic string: JSON's escapes are all valid TOML ones (non-ASCII kept as it is)."""
     return json.dumps(value, ensure_ascii=False)
@@ -151,12 +154,19 @@ def config_text(a: Answers, with_python: bool) -> str:
         lines.append(f"scope = {q(a.scope)}")
     lines.append(f"owner = {q(f'{a.user}:{a.group}')}")
     if a.secrets:
-        lines += ["", "[env]",
-                  "# secrets = [\"deploy/production.env.enc\"]   # encrypted files in the repo (docs/secrets.md)",
-                  f"key = {q(str(a.key_path))}"]
+        lines += [
+            "",
+            "[env]",
+            '# secrets = ["deploy/production.env.enc"]   # encrypted files in the repo (docs/secrets.md)',
+            f"key = {q(str(a.key_path))}",
+        ]
     if a.port is not None:
-        lines += ["", "[health]", "# A deploy is kept only once the new version accepts connections here.",
-                  f"tcp = {q(f'127.0.0.1:{a.port}')}"]
+        lines += [
+            "",
+            "[health]",
+            "# A deploy is kept only once the new version accepts connections here.",
+            f"tcp = {q(f'127.0.0.1:{a.port}')}",
+        ]
     if with_python:
         lines += ["", "[python]", f"requirements = {q(a.requirements)}", 'venv = "venv"']
     return "\n".join(lines) + "\n"
@@ -199,5 +209,7 @@ def daemon_dropin(a: Answers, unit_dir: Path, state_dir: Path, env: dict[str, st
         lines.insert(0, "ReadWritePaths=" + " ".join(path_word(p) for p in writable))
     if not lines:
         return None
-    return (f"# syncd@{a.name}: written by `syncd install {a.name}`: what the shipped sandbox of syncd@.service\n"
-            "# does not let it write.\n[Service]\n" + "\n".join(lines) + "\n")
+    return (
+        f"# syncd@{a.name}: written by `syncd install {a.name}`: what the shipped sandbox of syncd@.service\n"
+        "# does not let it write.\n[Service]\n" + "\n".join(lines) + "\n"
+    )

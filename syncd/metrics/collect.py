@@ -15,25 +15,25 @@ RESULTS = ("deployed", "up-to-date", "rolled-back", "blocked", "error")
 
 HELP = {
     "syncd_deploys": "Syncs finished, by result: deployed (a new version runs and is healthy), rolled-back "
-                     "(the new version failed its health check; the previous one runs again), blocked (nothing "
-                     "was changed; syncd status says why), error (syncd could not do its part), up-to-date "
-                     "(nothing new).",
+    "(the new version failed its health check; the previous one runs again), blocked (nothing "
+    "was changed; syncd status says why), error (syncd could not do its part), up-to-date "
+    "(nothing new).",
     "syncd_last_result_timestamp_seconds": "When the last sync with this result finished (Unix time). Alert when "
-                                           "rolled-back or error is recent.",
+    "rolled-back or error is recent.",
     "syncd_last_sync_timestamp_seconds": "When the last sync finished, whatever its result (Unix time). Old means "
-                                         "syncd is not running or not syncing.",
+    "syncd is not running or not syncing.",
     "syncd_deployed_info": "The commit that runs now, in the commit label (the value is always 1).",
     "syncd_paused": "1 while automatic syncs are paused (after syncd pause or syncd rollback; syncd resume "
-                    "starts them again), else 0.",
+    "starts them again), else 0.",
     "syncd_quarantined_commits": "Upstream commits that failed their health check and are not tried again until "
-                                 "upstream moves past them.",
+    "upstream moves past them.",
     "syncd_deploy_duration_seconds": "How long the last deploy or rollback took, from fetch to the health "
-                                     "verdict, in seconds.",
+    "verdict, in seconds.",
     "syncd_fetch_errors": "Fetches from the remote that failed (network, credentials, remote gone). The daemon "
-                          "retries with back-off.",
+    "retries with back-off.",
     "syncd_notifications_failed": "Notifications (webhook, email) not delivered within notify.timeout.",
     "syncd_waiting": "1 while a deploy is ready but waits: for the pipeline to be idle ([drain]) or for a restart "
-                     "window (schedule.windows). syncd status says why.",
+    "window (schedule.windows). syncd status says why.",
 }
 
 
@@ -50,35 +50,43 @@ class SyncdCollector(Collector):
         counts = Counters(self.cfg.state_dir).load()
 
         deploys = CounterMetricFamily("syncd_deploys", HELP["syncd_deploys"], labels=["unit", "result"])
-        last = GaugeMetricFamily("syncd_last_result_timestamp_seconds", HELP["syncd_last_result_timestamp_seconds"],
-                                 labels=["unit", "result"])
+        last = GaugeMetricFamily(
+            "syncd_last_result_timestamp_seconds",
+            HELP["syncd_last_result_timestamp_seconds"],
+            labels=["unit", "result"],
+        )
         for result in RESULTS:
             deploys.add_metric([unit, result], counts["syncs"].get(result, 0))
             if result in counts["last"]:
                 last.add_metric([unit, result], counts["last"][result])
         yield deploys
         yield last
-        last_sync = GaugeMetricFamily("syncd_last_sync_timestamp_seconds", HELP["syncd_last_sync_timestamp_seconds"],
-                                      labels=["unit"])
+        last_sync = GaugeMetricFamily(
+            "syncd_last_sync_timestamp_seconds", HELP["syncd_last_sync_timestamp_seconds"], labels=["unit"]
+        )
         if "last_sync" in counts:
             last_sync.add_metric([unit], counts["last_sync"])
         yield last_sync
-        info = GaugeMetricFamily("syncd_deployed_info", HELP["syncd_deployed_info"], labels=["unit", "commit"])
+        info = GaugeMetricFamily(
+            "syncd_deployed_info", HELP["syncd_deployed_info"], labels=["unit", "commit"]
+        )
         if status.get("deployed"):
             info.add_metric([unit, status["deployed"]], 1)
         yield info
         yield _gauge("syncd_paused", unit, 1 if state.paused else 0)
         yield _gauge("syncd_quarantined_commits", unit, len(state.quarantined()))
-        duration = GaugeMetricFamily("syncd_deploy_duration_seconds", HELP["syncd_deploy_duration_seconds"],
-                                     labels=["unit"])
+        duration = GaugeMetricFamily(
+            "syncd_deploy_duration_seconds", HELP["syncd_deploy_duration_seconds"], labels=["unit"]
+        )
         if "last_deploy_duration_s" in counts:
             duration.add_metric([unit], counts["last_deploy_duration_s"])
         yield duration
         fetch = CounterMetricFamily("syncd_fetch_errors", HELP["syncd_fetch_errors"], labels=["unit"])
         fetch.add_metric([unit], counts["fetch_errors"])
         yield fetch
-        notify = CounterMetricFamily("syncd_notifications_failed", HELP["syncd_notifications_failed"],
-                                     labels=["unit", "transport"])
+        notify = CounterMetricFamily(
+            "syncd_notifications_failed", HELP["syncd_notifications_failed"], labels=["unit", "transport"]
+        )
         for transport in ("webhook", "email"):
             notify.add_metric([unit, transport], counts["notify_failures"].get(transport, 0))
         yield notify

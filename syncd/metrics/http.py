@@ -11,7 +11,9 @@ class MetricsServer:
 
         host, _, port = cfg.metrics.listen.rpartition(":")
         self.address = cfg.metrics.listen
-        self._server, self._thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry_for(cfg))
+        self._server, self._thread = start_http_server(
+            int(port), addr=host.strip("[]"), registry=registry_for(cfg)
+        )
 
     def close(self) -> None:
         self._server.shutdown()

@@ -19,7 +19,10 @@ def write_textfile(cfg) -> None:
         data = generate_latest(registry_for(cfg))
         fsutil.atomic_write(path, data, 0o644)  # node_exporter runs as its own user and must read it
     except FileNotFoundError:
-        _LOG.warning("metrics.textfile: the directory %s does not exist (is prometheus-node-exporter "
-                     "installed? its textfile directory is usually /var/lib/prometheus/node-exporter)", path.parent)
+        _LOG.warning(
+            "metrics.textfile: the directory %s does not exist (is prometheus-node-exporter "
+            "installed? its textfile directory is usually /var/lib/prometheus/node-exporter)",
+            path.parent,
+        )
     except OSError as exc:
         _LOG.warning("metrics.textfile: cannot write %s: %s", path, exc.strerror or exc)

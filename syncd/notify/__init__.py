@@ -30,7 +30,9 @@ def send(cfg, event: Event) -> list[str]:
     if n.webhook:
         from syncd.notify import webhook
 
-        jobs.append(("webhook", webhook.describe(n.webhook), lambda t: webhook.post(n.webhook, event.payload(), t)))
+        jobs.append(
+            ("webhook", webhook.describe(n.webhook), lambda t: webhook.post(n.webhook, event.payload(), t))
+        )
     if n.email:
         from syncd.notify import mail
 
@@ -43,11 +45,13 @@ def _deliver(jobs, timeout: float) -> list[str]:
     errors: dict[str, str] = {}
     threads = []
     for transport, where, job in jobs:
+
         def run(transport=transport, job=job):
             try:
                 job(timeout)
             except Exception as exc:  # noqa: BLE001 - any failure is a warning, never the deploy's
                 errors[transport] = f"{type(exc).__name__}: {exc}"
+
         thread = threading.Thread(target=run, name=f"syncd-notify-{transport}", daemon=True)
         thread.start()
         threads.append((transport, where, thread))
@@ -56,8 +60,11 @@ def _deliver(jobs, timeout: float) -> list[str]:
     for transport, where, thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
-            _LOG.warning("notification by %s not delivered within notify.timeout (%gs); the result stands",
-                         where, timeout)
+            _LOG.warning(
+                "notification by %s not delivered within notify.timeout (%gs); the result stands",
+                where,
+                timeout,
+            )
         elif transport in errors:
             _LOG.warning("notification by %s failed: %s; the result stands", where, errors[transport])
         else:

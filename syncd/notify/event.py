@@ -31,8 +31,17 @@ class Event:
 
     def payload(self) -> dict:
         """The webhook body. `text` is the message for a person (chat webhooks show it as it is)."""
-        body = {"event": self.event, "unit": self.unit, "host": self.host, "from": self.from_, "to": self.to,
-                "running": self.running, "reason": self.reason, "time": self.time, "duration_s": self.duration_s}
+        body = {
+            "event": self.event,
+            "unit": self.unit,
+            "host": self.host,
+            "from": self.from_,
+            "to": self.to,
+            "running": self.running,
+            "reason": self.reason,
+            "time": self.time,
+            "duration_s": self.duration_s,
+        }
         if self.event in FAILURES:
             body["log_tail"] = list(self.log_tail)
         body["what_to_do"] = self.advice()
@@ -52,11 +61,14 @@ class Event:
         }.get(self.event, f"{self.event} ({now})")
 
     def text(self) -> str:
-        lines = [f"{self.unit} on {self.host}: {self.headline()}.", "",
-                 f"What happened: {self.reason or self.event}",
-                 f"Running now:   {self.running or 'unknown'}",
-                 f"What to do:    {self.advice()}",
-                 f"When:          {self.time} (the sync took {self.duration_s:g}s)"]
+        lines = [
+            f"{self.unit} on {self.host}: {self.headline()}.",
+            "",
+            f"What happened: {self.reason or self.event}",
+            f"Running now:   {self.running or 'unknown'}",
+            f"What to do:    {self.advice()}",
+            f"When:          {self.time} (the sync took {self.duration_s:g}s)",
+        ]
         if self.event == "rolled-back" and self.from_:
             lines.append(f"Failed:        {self.from_}")
         if self.event in FAILURES and self.log_tail:

@@ -14,8 +14,12 @@ def describe(url: str) -> str:
 
 def post(url: str, payload: dict, timeout: float) -> None:
     """Raise on anything but a 2xx answer."""
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "syncd"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "syncd"},
+    )
     with urllib.request.urlopen(request, timeout=timeout) as answer:
         answer.read(65536)
         if not 200 <= answer.status < 300:

@@ -22,7 +22,7 @@ _NEWLINE = re.compile(r"\r\n|\n|\r")
 def _first_line(original) -> int:
     """dotenv marks a binding where the previous one ended; skip the blank lines before it."""
     text = original.string
-    leading = text[:len(text) - len(text.lstrip())]
+    leading = text[: len(text) - len(text.lstrip())]
     return original.line + len(_NEWLINE.findall(leading))
 
 
@@ -30,7 +30,7 @@ def _decode(data: bytes, display: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise EnvError(f"{display}:{line}: not valid UTF-8 (byte {exc.start})") from None
     return text.removeprefix("\ufeff")
 
@@ -64,24 +64,31 @@ def parse_env_bytes(data: bytes, display: str) -> list[tuple[str, str, int]]:
         if binding.error:
             start = _ASSIGNMENT_START.match(binding.original.string.lstrip("\r\n \t"))
             what = f"{start.group(1)}: " if start else ""
-            raise EnvError(f"{display}:{line}: {what}cannot parse this line "
-                           "(an unterminated quote or text after a quoted value?)")
+            raise EnvError(
+                f"{display}:{line}: {what}cannot parse this line "
+                "(an unterminated quote or text after a quoted value?)"
+            )
         if binding.key is None:  # blank line or comment
             continue
         if not validate_env_name(binding.key):
             shown = binding.key if len(binding.key) <= 64 else binding.key[:64] + "..."
-            raise EnvError(f"{display}:{line}: invalid variable name {shown!r} "
-                           "(expected letters, digits and _, not starting with a digit)")
+            raise EnvError(
+                f"{display}:{line}: invalid variable name {shown!r} "
+                "(expected letters, digits and _, not starting with a digit)"
+            )
         if binding.value is None:
-            raise EnvError(f"{display}:{line}: {binding.key}: no '=' and no value "
-                           f"(write {binding.key}= for an empty value)")
+            raise EnvError(
+                f"{display}:{line}: {binding.key}: no '=' and no value "
+                f"(write {binding.key}= for an empty value)"
+            )
         check_env_value(binding.key, binding.value, source=f"{display}:{line}")
         result.append((binding.key, binding.value, line))
     return result
 
 
-def merge_environment(sources: list[tuple[str, list[tuple[str, str, int]]]],
-                      vars: dict[str, str]) -> list[tuple[str, str]]:
+def merge_environment(
+    sources: list[tuple[str, list[tuple[str, str, int]]]], vars: dict[str, str]
+) -> list[tuple[str, str]]:
     """Later wins: `sources` in order (env.files, then env.secrets), then `vars` (env.vars).
 
     A name keeps the position where it first appeared and takes the value it was given last.

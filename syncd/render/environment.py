@@ -67,8 +67,9 @@ def _read_source(read_blob, tree_root: Path, rel: str) -> tuple[bytes, str]:
         # The tree is the service user's: read as data, never through a link, never a FIFO.
         data = treefile.read(tree_root, rel, limit=MAX_SOURCE_BYTES, what="env file")
         if data is None:
-            raise EnvError(f"{rel}: env file listed in env.files/env.secrets not found in the commit "
-                           f"or in {tree_root}")
+            raise EnvError(
+                f"{rel}: env file listed in env.files/env.secrets not found in the commit or in {tree_root}"
+            )
     if len(data) > MAX_SOURCE_BYTES:
         raise EnvError(f"{rel}: env file is {len(data)} bytes, more than the limit of {MAX_SOURCE_BYTES}")
     return data, rel
@@ -83,8 +84,9 @@ def render(cfg: Config, read_blob, secrets_path: Path) -> Rendered:
     for rel in cfg.env.secrets:
         data, display = _read_source(read_blob, cfg.repo.path, rel)
         sources.append(("secret", display, _decrypt(data, display, cfg.env.key)))
-    values = dict(envfiles.merge_environment([(display, entries) for _kind, display, entries in sources],
-                                             cfg.env.vars))
+    values = dict(
+        envfiles.merge_environment([(display, entries) for _kind, display, entries in sources], cfg.env.vars)
+    )
     origin: dict[str, str] = {}  # which kind of source set the value that won
     where: dict[str, str] = {}  # "FILE:LINE" or "env.vars", for messages (never a value)
     for kind, display, entries in sources:
@@ -131,25 +133,36 @@ def _assemble(cfg: Config, values: dict[str, str], origin: dict[str, str], secre
         extra.append(f"EnvironmentFile={secrets_path / 'environment'}")
     dropin = quoting.render_dropin(plain, extra)
     _check_sizes(dropin, len(plain), files)
-    return Rendered(dropin=dropin, dropin_mode=0o600 if inline else 0o644, secret_files=files,
-                    has_inline_secrets=inline, names=list(values), secret_names=list(secret),
-                    secret_values=tuple(secret.values()))
+    return Rendered(
+        dropin=dropin,
+        dropin_mode=0o600 if inline else 0o644,
+        secret_files=files,
+        has_inline_secrets=inline,
+        names=list(values),
+        secret_names=list(secret),
+        secret_values=tuple(secret.values()),
+    )
 
 
 def _check_sizes(dropin: bytes, entries: int, files: dict[str, bytes]) -> None:
     """Refuse (nothing installed) what would make the manager slow or the service fail to start."""
-    too_big = " (docs/security.md, \"Sizes\"; keep bulk data in a file the service reads itself)"
+    too_big = ' (docs/security.md, "Sizes"; keep bulk data in a file the service reads itself)'
     if entries > MAX_DROPIN_ENTRIES:
-        raise EnvError(f"the drop-in would set {entries} environment variables, more than the limit of "
-                       f"{MAX_DROPIN_ENTRIES}: each daemon-reload of the manager would slow down{too_big}")
+        raise EnvError(
+            f"the drop-in would set {entries} environment variables, more than the limit of "
+            f"{MAX_DROPIN_ENTRIES}: each daemon-reload of the manager would slow down{too_big}"
+        )
     if len(dropin) > MAX_DROPIN_BYTES:
-        raise EnvError(f"the drop-in would be {len(dropin)} bytes, more than the limit of {MAX_DROPIN_BYTES}"
-                       f"{too_big}")
+        raise EnvError(
+            f"the drop-in would be {len(dropin)} bytes, more than the limit of {MAX_DROPIN_BYTES}{too_big}"
+        )
     for rel, data in files.items():
         limit = MAX_CREDENTIAL_BYTES if rel.startswith(f"{CREDENTIALS}/") else MAX_ENVIRONMENT_FILE_BYTES
         if len(data) > limit:
-            raise EnvError(f"the delivered secrets file {rel} would be {len(data)} bytes, more than the limit "
-                           f"of {limit}{too_big}")
+            raise EnvError(
+                f"the delivered secrets file {rel} would be {len(data)} bytes, more than the limit "
+                f"of {limit}{too_big}"
+            )
 
 
 # -- installing -------------------------------------------------------------------------------

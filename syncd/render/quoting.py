@@ -60,24 +60,29 @@ def check_env_value(name: str, value: str, source: str = "environment") -> None:
     part of the message; the value never is.
     """
     if not validate_env_name(name):
-        raise EnvError(f"{source}: invalid variable name {name!r} "
-                       "(expected letters, digits and _, not starting with a digit)")
+        raise EnvError(
+            f"{source}: invalid variable name {name!r} "
+            "(expected letters, digits and _, not starting with a digit)"
+        )
     if not isinstance(value, str):
         raise EnvError(f"{source}: {name}: value must be a string, not {type(value).__name__}")
     bad = _bad_character(value)
     if bad is not None:
         index, what = bad
-        raise EnvError(f"{source}: {name}: value contains {what} at character {index}, "
-                       "which systemd rejects")
+        raise EnvError(f"{source}: {name}: value contains {what} at character {index}, which systemd rejects")
     size = len(name) + 1 + len(value.encode("utf-8")) + 1
     limit = _max_exec_string()
     if size > limit:
-        raise EnvError(f"{source}: {name}: value is {size} bytes; the kernel refuses to start a "
-                       f"process with an environment entry longer than {limit} bytes")
+        raise EnvError(
+            f"{source}: {name}: value is {size} bytes; the kernel refuses to start a "
+            f"process with an environment entry longer than {limit} bytes"
+        )
     line_bytes = len(environment_line(name, value).encode("utf-8"))
     if line_bytes >= LONG_LINE_MAX:
-        raise EnvError(f"{source}: {name}: the escaped Environment= line is {line_bytes} bytes; "
-                       f"systemd stops reading a drop-in at a line of {LONG_LINE_MAX} bytes or more")
+        raise EnvError(
+            f"{source}: {name}: the escaped Environment= line is {line_bytes} bytes; "
+            f"systemd stops reading a drop-in at a line of {LONG_LINE_MAX} bytes or more"
+        )
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -18,8 +18,17 @@ from syncd.secrets.envfile import environment_file_bytes
 from syncd.secrets.format import SecretsFile, parse
 from syncd.secrets.keys import KeyFileError, PrivateKey, decode_recipient, key_recipient, load_private_key
 
-__all__ = ["read_secrets", "recipients_of", "key_recipient", "environment_file_bytes", "load_file",
-           "decrypt_all", "decrypt_line", "seal_value", "load_key_for"]
+__all__ = [
+    "read_secrets",
+    "recipients_of",
+    "key_recipient",
+    "environment_file_bytes",
+    "load_file",
+    "decrypt_all",
+    "decrypt_line",
+    "seal_value",
+    "load_key_for",
+]
 
 
 def load_file(path: Path, display: str | None = None) -> SecretsFile:
@@ -54,15 +63,21 @@ def decrypt_line(secrets: SecretsFile, line, key: PrivateKey, x25519=None) -> st
 
     recipient = key.recipient
     if recipient not in secrets.recipients:
-        raise SecretsError(f"{secrets.where(line)}: the key {key.path} (recipient {recipient}) is not one of "
-                           f"the {len(secrets.recipients)} recipients of this file, so it cannot open it")
+        raise SecretsError(
+            f"{secrets.where(line)}: the key {key.path} (recipient {recipient}) is not one of "
+            f"the {len(secrets.recipients)} recipients of this file, so it cannot open it"
+        )
     index = secrets.recipients.index(recipient)
     try:
-        plaintext = open_sealed(line.sealed[index], x25519 or key.x25519(), line.version, secrets.env, line.name)
+        plaintext = open_sealed(
+            line.sealed[index], x25519 or key.x25519(), line.version, secrets.env, line.name
+        )
     except OpenFailed:
-        raise SecretsError(f"{secrets.where(line)}: the value does not decrypt with {key.path}: it was altered or "
-                           f"truncated, or copied from another variable or from a file whose environment is not "
-                           f"{secrets.env!r}") from None
+        raise SecretsError(
+            f"{secrets.where(line)}: the value does not decrypt with {key.path}: it was altered or "
+            f"truncated, or copied from another variable or from a file whose environment is not "
+            f"{secrets.env!r}"
+        ) from None
     try:
         value = plaintext.decode("utf-8")
     except UnicodeDecodeError:

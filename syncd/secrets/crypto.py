@@ -19,9 +19,10 @@ MIN_SEALED_LEN = ENC_LEN + TAG_LEN
 
 
 def info(version: str, env_label: str, name: str) -> bytes:
-    """"syncd-secrets/" version NUL env-label NUL name (label and name cannot contain NUL)."""
-    return b"\x00".join([f"syncd-secrets/{version}".encode("ascii"), env_label.encode("utf-8"),
-                         name.encode("ascii")])
+    """ "syncd-secrets/" version NUL env-label NUL name (label and name cannot contain NUL)."""
+    return b"\x00".join(
+        [f"syncd-secrets/{version}".encode("ascii"), env_label.encode("utf-8"), name.encode("ascii")]
+    )
 
 
 @lru_cache(maxsize=None)

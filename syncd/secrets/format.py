@@ -98,10 +98,13 @@ class SecretsFile:
         keep = [r for r in self.recipients if r in recipients]
         self.lines = [ln for ln in self.lines if ln.kind != "recipient" or ln.recipient in keep]
         added = [r for r in recipients if r not in keep]
-        anchor = max((i for i, ln in enumerate(self.lines) if ln.kind in ("recipient", "env", "format")),
-                     default=-1)
-        new_lines = [Line(f"#: recipient {r}".encode() + self.newline, 0, "recipient", recipient=r) for r in added]
-        self.lines[anchor + 1:anchor + 1] = new_lines
+        anchor = max(
+            (i for i, ln in enumerate(self.lines) if ln.kind in ("recipient", "env", "format")), default=-1
+        )
+        new_lines = [
+            Line(f"#: recipient {r}".encode() + self.newline, 0, "recipient", recipient=r) for r in added
+        ]
+        self.lines[anchor + 1 : anchor + 1] = new_lines
         self.recipients = [ln.recipient for ln in self.lines if ln.kind == "recipient"]
 
     def to_bytes(self) -> bytes:
@@ -117,8 +120,12 @@ def value_line(name: str, version: str, sealed: list[bytes], newline: bytes = b"
 
 
 def new_file(display: str, env: str, recipients: list[str]) -> SecretsFile:
-    header = [FORMAT_LINE, f"#: env {env}", *(f"#: recipient {r}" for r in recipients),
-              "# Values are encrypted; change them with `syncd secrets` (see docs/secrets.md)."]
+    header = [
+        FORMAT_LINE,
+        f"#: env {env}",
+        *(f"#: recipient {r}" for r in recipients),
+        "# Values are encrypted; change them with `syncd secrets` (see docs/secrets.md).",
+    ]
     return parse(("\n".join(header) + "\n").encode("utf-8"), display)
 
 
@@ -153,8 +160,10 @@ def parse(data: bytes, display: str) -> SecretsFile:
         stripped = text.strip()
         if number == 1:
             if stripped != FORMAT_LINE:
-                raise SecretsError(f"{display}:1: not a syncd secrets file, or a newer format "
-                                   f"(first line must be {FORMAT_LINE!r})")
+                raise SecretsError(
+                    f"{display}:1: not a syncd secrets file, or a newer format "
+                    f"(first line must be {FORMAT_LINE!r})"
+                )
             lines.append(Line(raw, number, "format"))
             continue
         if stripped.startswith("#:"):
@@ -164,8 +173,10 @@ def parse(data: bytes, display: str) -> SecretsFile:
                 if env is not None:
                     raise fail(number, "second '#: env' line (a file has exactly one environment label)")
                 if not valid_label(argument):
-                    raise fail(number, "the environment label must match [A-Za-z0-9][A-Za-z0-9._-]* "
-                                       "(at most 64 characters)")
+                    raise fail(
+                        number,
+                        "the environment label must match [A-Za-z0-9][A-Za-z0-9._-]* (at most 64 characters)",
+                    )
                 env = argument
                 lines.append(Line(raw, number, "env"))
             elif keyword == "recipient":
@@ -190,30 +201,47 @@ def parse(data: bytes, display: str) -> SecretsFile:
         if not eq:
             raise fail(number, "malformed line: expected NAME=v1:..., a '#' comment or a blank line")
         if not valid_name(name):
-            raise fail(number, "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*, "
-                               "with nothing before it on the line)")
+            raise fail(
+                number,
+                "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*, "
+                "with nothing before it on the line)",
+            )
         if name in seen:
             raise fail(number, f"duplicate variable (first defined on line {seen[name]})", name)
         seen[name] = number
         rest = rest.rstrip()
         version_match = _VERSION_RE.match(rest)
         if not version_match:
-            raise fail(number, "malformed value: expected an encrypted value 'v1:...' "
-                               "(was a plaintext value pasted here?)", name)
+            raise fail(
+                number,
+                "malformed value: expected an encrypted value 'v1:...' (was a plaintext value pasted here?)",
+                name,
+            )
         version = version_match.group(1)
         if version not in KNOWN_VERSIONS:
-            raise fail(number, f"unknown version {version!r} (this syncd knows {', '.join(KNOWN_VERSIONS)}; "
-                               "a newer syncd wrote it?)", name)
+            raise fail(
+                number,
+                f"unknown version {version!r} (this syncd knows {', '.join(KNOWN_VERSIONS)}; "
+                "a newer syncd wrote it?)",
+                name,
+            )
         sealed: list[bytes] = []
-        for index, part in enumerate(rest[version_match.end():].split(","), start=1):
+        for index, part in enumerate(rest[version_match.end() :].split(","), start=1):
             try:
                 blob = keys.b64decode(part)
             except ValueError:
-                raise fail(number, f"malformed value: sealed copy {index} is not base64url "
-                                   "(truncated or damaged line?)", name) from None
+                raise fail(
+                    number,
+                    f"malformed value: sealed copy {index} is not base64url (truncated or damaged line?)",
+                    name,
+                ) from None
             if len(blob) < MIN_SEALED_LEN:
-                raise fail(number, f"truncated value: sealed copy {index} is {len(blob)} bytes, "
-                                   f"at least {MIN_SEALED_LEN} expected", name)
+                raise fail(
+                    number,
+                    f"truncated value: sealed copy {index} is {len(blob)} bytes, "
+                    f"at least {MIN_SEALED_LEN} expected",
+                    name,
+                )
             sealed.append(blob)
         if len({len(blob) for blob in sealed}) > 1:  # every copy seals the same plaintext
             raise fail(number, "truncated or damaged value: its sealed copies differ in length", name)
@@ -224,8 +252,12 @@ def parse(data: bytes, display: str) -> SecretsFile:
         raise SecretsError(f"{display}: no '#: recipient' line (nobody could open its values)")
     for line in lines:
         if line.kind == "value" and len(line.sealed) != len(recipients):
-            raise fail(line.number, f"has {len(line.sealed)} sealed copies but the file lists "
-                                    f"{len(recipients)} recipients (truncated line, or recipients "
-                                    "changed without `syncd secrets recipients`?)", line.name)
+            raise fail(
+                line.number,
+                f"has {len(line.sealed)} sealed copies but the file lists "
+                f"{len(recipients)} recipients (truncated line, or recipients "
+                "changed without `syncd secrets recipients`?)",
+                line.name,
+            )
     newline = b"\r\n" if raw_lines[0].endswith(b"\r\n") else b"\n"
     return SecretsFile(display, lines, env, recipients, newline)

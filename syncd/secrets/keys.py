@@ -50,7 +50,7 @@ def decode_recipient(text: str) -> bytes:
     if not text.startswith(RECIPIENT_PREFIX):
         raise ValueError(f"a recipient starts with {RECIPIENT_PREFIX!r}")
     try:
-        raw = b64decode(text[len(RECIPIENT_PREFIX):])
+        raw = b64decode(text[len(RECIPIENT_PREFIX) :])
     except ValueError:
         raise ValueError("a recipient is 'syncd1:' followed by base64url") from None
     if len(raw) != 32:
@@ -95,10 +95,12 @@ def load_private_key(path: Path) -> PrivateKey:
         raise KeyFileError(f"key file {path} cannot be read: {exc.strerror}") from None
     found = [line.strip() for line in text.splitlines() if line.strip().startswith(KEY_PREFIX)]
     if len(found) != 1:
-        raise KeyFileError(f"key file {path} is not a syncd key file "
-                           f"(expected exactly one {KEY_PREFIX} line, found {len(found)})")
+        raise KeyFileError(
+            f"key file {path} is not a syncd key file "
+            f"(expected exactly one {KEY_PREFIX} line, found {len(found)})"
+        )
     try:
-        raw = b64decode(found[0][len(KEY_PREFIX):])
+        raw = b64decode(found[0][len(KEY_PREFIX) :])
     except ValueError:
         raw = b""
     if len(raw) != 32:
@@ -122,9 +124,11 @@ def generate_key_file(out: Path) -> str:
     private = X25519PrivateKey.generate()
     raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     recipient = PrivateKey(Path(out), raw).recipient
-    body = ("# syncd secrets private key: keep it secret, mode 0600 (docs/secrets.md)\n"
-            f"# recipient: {recipient}\n"
-            f"{KEY_PREFIX}{b64encode(raw)}\n").encode("ascii")
+    body = (
+        "# syncd secrets private key: keep it secret, mode 0600 (docs/secrets.md)\n"
+        f"# recipient: {recipient}\n"
+        f"{KEY_PREFIX}{b64encode(raw)}\n"
+    ).encode("ascii")
     try:
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:

@@ -61,15 +61,18 @@ def parse(text: str) -> dict[str, str]:
                     continue
                 c = current[pos]
                 if c == "\\":
-                    nxt = current[pos + 1:pos + 2]
+                    nxt = current[pos + 1 : pos + 2]
                     if nxt not in ('"', "\\"):
-                        raise PlainError(i, 'inside quotes a backslash must be doubled (\\\\) or escape a quote (\\")',
-                                         name)
+                        raise PlainError(
+                            i,
+                            'inside quotes a backslash must be doubled (\\\\) or escape a quote (\\")',
+                            name,
+                        )
                     chars.append(nxt)
                     pos += 2
                 elif c == '"':
                     closed = True
-                    if current[pos + 1:].strip():
+                    if current[pos + 1 :].strip():
                         raise PlainError(i, "text after the closing quote", name)
                     break
                 else:

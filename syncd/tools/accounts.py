@@ -45,8 +45,20 @@ def add_group_argv(name: str) -> list[str]:
 
 def add_user_argv(name: str, primary_group: str, home: str, comment: str) -> list[str]:
     # No home is created here (no /etc/skel copy): the caller makes the one directory it needs.
-    return ["useradd", "--system", "--gid", primary_group, "--home-dir", home, "--no-create-home",
-            "--shell", NOLOGIN, "--comment", comment, name]
+    return [
+        "useradd",
+        "--system",
+        "--gid",
+        primary_group,
+        "--home-dir",
+        home,
+        "--no-create-home",
+        "--shell",
+        NOLOGIN,
+        "--comment",
+        comment,
+        name,
+    ]
 
 
 def add_to_group_argv(user_name: str, group_name: str) -> list[str]:

@@ -28,10 +28,16 @@ def firewalld_allows(port: int) -> bool:
     if proc is not None and proc.returncode == 0:
         return True
     services = _run(["firewall-cmd", "--list-services"])
-    for service in (services.stdout.split() if services and services.returncode == 0 else []):
+    for service in services.stdout.split() if services and services.returncode == 0 else []:
         info = _run(["firewall-cmd", f"--info-service={service}"])
-        if info and info.returncode == 0 and any(line.strip().startswith("ports:") and f"{port}/tcp" in line.split()
-                                                  for line in info.stdout.splitlines()):
+        if (
+            info
+            and info.returncode == 0
+            and any(
+                line.strip().startswith("ports:") and f"{port}/tcp" in line.split()
+                for line in info.stdout.splitlines()
+            )
+        ):
             return True
     return False
 

@@ -41,8 +41,14 @@ class TreeStatus:
 
 
 class Git:
-    def __init__(self, tree: Path, who: Identity, committer: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT):
+    def __init__(
+        self,
+        tree: Path,
+        who: Identity,
+        committer: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+    ):
         self.tree, self.who = Path(tree), who
         self.timeout, self.fetch_timeout = timeout, fetch_timeout
         self.committer = parse_committer(committer) if committer else None
@@ -66,29 +72,52 @@ class Git:
 
     def env(self) -> dict[str, str]:
         """What git gets on top of runas.environment(): no prompts, syncd's identity, the trust file."""
-        env = {"LC_ALL": "C.UTF-8", "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false",
-               "SSH_ASKPASS": "/bin/false"}
+        env = {
+            "LC_ALL": "C.UTF-8",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "/bin/false",
+            "SSH_ASKPASS": "/bin/false",
+        }
         if self.committer:
             name, email = self.committer
-            env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email,
-                       GIT_COMMITTER_NAME=name, GIT_COMMITTER_EMAIL=email)
+            env.update(
+                GIT_AUTHOR_NAME=name,
+                GIT_AUTHOR_EMAIL=email,
+                GIT_COMMITTER_NAME=name,
+                GIT_COMMITTER_EMAIL=email,
+            )
         if self._config_fd is not None:
             env["GIT_CONFIG_GLOBAL"] = f"/proc/self/fd/{self._config_fd}"
         return env
 
-    def run(self, *args: str, check: bool = True, input: bytes | None = None,
-            timeout: float | None = None, umask: int = -1) -> runas.Completed:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input: bytes | None = None,
+        timeout: float | None = None,
+        umask: int = -1,
+    ) -> runas.Completed:
         """git ARGS as the owner; ToolError on failure (check) or when it outlives its timeout."""
         argv = ["git", *_FENCES, *args]
         timeout = self.timeout if timeout is None else timeout
         pass_fds = (self._config_fd,) if self._config_fd is not None else ()
         try:
-            proc = runas.run(self.who, argv, cwd=self.tree, timeout=timeout, extra_env=self.env(), input=input,
-                             pass_fds=pass_fds, umask=umask)
+            proc = runas.run(
+                self.who,
+                argv,
+                cwd=self.tree,
+                timeout=timeout,
+                extra_env=self.env(),
+                input=input,
+                pass_fds=pass_fds,
+                umask=umask,
+            )
         except runas.TimedOut:
             setting = "repo.fetch_timeout" if args[:1] == ("fetch",) else "repo.git_timeout"
-            raise ToolError(["git", *args], -9, f"did not finish within {timeout:g}s (killed; {setting} "
-                            "sets this limit)") from None
+            raise ToolError(
+                ["git", *args], -9, f"did not finish within {timeout:g}s (killed; {setting} sets this limit)"
+            ) from None
         if check and proc.returncode != 0:
             raise ToolError(argv, proc.returncode, proc.stderr.decode("utf-8", "replace"))
         return proc
@@ -120,10 +149,10 @@ class Git:
         status = TreeStatus()
         for entry in out.decode("utf-8", "surrogateescape").split("\0"):
             if entry.startswith("# branch.oid "):
-                oid = entry[len("# branch.oid "):]
+                oid = entry[len("# branch.oid ") :]
                 status.head = None if oid == "(initial)" else oid
             elif entry.startswith("# branch.head "):
-                head = entry[len("# branch.head "):]
+                head = entry[len("# branch.head ") :]
                 status.branch = None if head == "(detached)" else head
             elif entry[:2] in ("1 ", "2 ", "u "):
                 status.dirty.append(entry.split(" ", {"1": 8, "2": 9, "u": 10}[entry[0]])[-1])
@@ -137,14 +166,21 @@ class Git:
 
     def operation_in_progress(self) -> str | None:
         gd = self.git_dir()
-        for marker, what in (("MERGE_HEAD", "merge"), ("rebase-merge", "rebase"), ("rebase-apply", "rebase"),
-                             ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
+        for marker, what in (
+            ("MERGE_HEAD", "merge"),
+            ("rebase-merge", "rebase"),
+            ("rebase-apply", "rebase"),
+            ("CHERRY_PICK_HEAD", "cherry-pick"),
+            ("REVERT_HEAD", "revert"),
+        ):
             if (gd / marker).exists():
                 return what
         return None
 
     def changed_paths(self, old: str, new: str) -> list[str]:
-        out = self.run("diff", "--name-only", "-z", "--no-renames", old, new).stdout.decode("utf-8", "surrogateescape")
+        out = self.run("diff", "--name-only", "-z", "--no-renames", old, new).stdout.decode(
+            "utf-8", "surrogateescape"
+        )
         return [p for p in out.split("\0") if p]
 
     def read_blob(self, tree_ish: str, path: str) -> bytes | None:
@@ -169,7 +205,7 @@ class Git:
             if len(header) != 3 or header[1] != b"commit":
                 raise ToolError(["git", "cat-file", "--batch"], 0, f"not a commit: {header[:1]}")
             size = int(header[2])
-            found[header[0].decode()] = data[pos:pos + size]
+            found[header[0].decode()] = data[pos : pos + size]
             pos += size + 1
         return found
 
@@ -179,15 +215,24 @@ class Git:
 
     # -- actions -----------------------------------------------------------------------------
     def fetch(self, remote: str, branch: str) -> None:
-        self.run("fetch", "--quiet", "--no-tags", "--prune", remote,
-                 f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}", timeout=self.fetch_timeout)
+        self.run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--prune",
+            remote,
+            f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
+            timeout=self.fetch_timeout,
+        )
 
     def merge_tree(self, ours: str, theirs: str) -> tuple[str | None, list[str]]:
         """Merge in memory (git >= 2.38): (tree, []) when clean, (None, conflicting paths) if not.
 
         Nothing in the working tree, index or refs changes, so a conflict leaves all untouched.
         """
-        proc = self.run("merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs, check=False)
+        proc = self.run(
+            "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs, check=False
+        )
         lines = proc.stdout.decode("utf-8", "replace").splitlines()
         if proc.returncode == 0:
             return lines[0].strip(), []
@@ -215,8 +260,18 @@ class Git:
         Not core.sharedRepository: git would chmod new directories g+s, which syncd's own unit
         forbids (RestrictSUIDSGID=yes), so its fetches would fail with "Operation not permitted".
         """
-        self.run("clone", "--quiet", "--no-hardlinks", *(["--bare"] if bare else []), *(["--branch", branch] if branch else []),
-                 "--", url, str(dest), umask=0o002, timeout=1800)
+        self.run(
+            "clone",
+            "--quiet",
+            "--no-hardlinks",
+            *(["--bare"] if bare else []),
+            *(["--branch", branch] if branch else []),
+            "--",
+            url,
+            str(dest),
+            umask=0o002,
+            timeout=1800,
+        )
 
     def init_bare(self, path: Path, branch: str) -> None:
         """A bare repository at `path` whose group may push (--shared=group)."""
@@ -224,7 +279,9 @@ class Git:
 
     def fetch_all_branches(self, url: str, timeout: float = 1800) -> None:
         """Copy every branch of `url` into this (bare) repository, files group-writable (umask 002)."""
-        self.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", umask=0o002, timeout=timeout)
+        self.run(
+            "fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", umask=0o002, timeout=timeout
+        )
 
     def add_remote(self, remote: str, url: str) -> None:
         self.run("remote", "add", remote, url)
@@ -233,7 +290,9 @@ class Git:
         self.run("remote", "set-url", remote, url)
 
     def has_branch(self, branch: str) -> bool:
-        return self.run("show-ref", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0
+        return (
+            self.run("show-ref", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode == 0
+        )
 
     def new_branch(self, branch: str) -> None:
         """Create `branch` at HEAD and check it out; uncommitted edits stay as they are."""
@@ -243,7 +302,9 @@ class Git:
         self.run("checkout", "--quiet", branch, umask=0o002)
 
     def ls_remote(self, remote: str, branch: str, timeout: float = 60) -> runas.Completed:
-        return self.run("ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout)
+        return self.run(
+            "ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout
+        )
 
 
 def config_file_value(path: Path, key: str) -> str | None:
@@ -286,6 +347,7 @@ def _as_syncd(argv: list[str], input: bytes | None = None) -> runas.Completed:
 
 # -- where is a remote? ------------------------------------------------------------------------
 
+
 def _local_hostnames() -> set[str]:
     names = {"localhost", "127.0.0.1", "::1", "[::1]"}
     try:
@@ -302,8 +364,9 @@ def local_path_of(url: str, tree: Path) -> Path | None:
         return None
     if "://" in url:
         parts = urlsplit(url)
-        if parts.scheme == "file" or (parts.scheme in ("ssh", "git+ssh", "ssh+git")
-                                      and (parts.hostname or "") in _local_hostnames()):
+        if parts.scheme == "file" or (
+            parts.scheme in ("ssh", "git+ssh", "ssh+git") and (parts.hostname or "") in _local_hostnames()
+        ):
             if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
                 return None
             return Path(unquote(parts.path)) if parts.path.startswith("/") else None

@@ -19,8 +19,16 @@ class Journalctl:
     def __init__(self, scope: str = "system"):
         self.scope = scope
 
-    def unit_lines(self, unit: str, *, invocation_id: str | None, since: float | None, until: float | None,
-                   limit: int = 10, timeout: float = 5.0) -> list[str]:
+    def unit_lines(
+        self,
+        unit: str,
+        *,
+        invocation_id: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int = 10,
+        timeout: float = 5.0,
+    ) -> list[str]:
         self._sync(timeout)
         lines: list[str] = []
         if invocation_id:
@@ -33,7 +41,15 @@ class Journalctl:
 
     def _read(self, matches: list[str], limit: int, timeout: float) -> list[str]:
         # Newest first: with --since, --lines would count from the oldest line of the window.
-        argv = ["journalctl", "--no-pager", "--quiet", "--output=cat", "--reverse", f"--lines={limit}", *matches]
+        argv = [
+            "journalctl",
+            "--no-pager",
+            "--quiet",
+            "--output=cat",
+            "--reverse",
+            f"--lines={limit}",
+            *matches,
+        ]
         if self.scope == "user" and os.geteuid() != 0:
             argv.insert(1, "--user")  # a user can only read its own journal files
         try:
@@ -50,11 +66,13 @@ class Journalctl:
         if os.geteuid() != 0:
             return
         try:
-            subprocess.run(["journalctl", "--sync"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            subprocess.run(
+                ["journalctl", "--sync"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
         except (OSError, subprocess.TimeoutExpired):
             pass
 
 
 def _bounded(line: str) -> str:
     line = "".join(ch if ch.isprintable() else " " for ch in line)  # no terminal control characters
-    return line if len(line) <= MAX_LINE else line[:MAX_LINE - 1] + "…"
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"

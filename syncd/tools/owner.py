@@ -27,7 +27,9 @@ def run(who: Identity, *argv: str, cwd: Path | None = None) -> None:
     except runas.TimedOut as exc:
         raise OSError(f"{' '.join(argv[:2])} as uid {who.uid}: {exc}") from None
     if proc.returncode != 0:
-        raise OSError(f"{' '.join(argv[:2])} as uid {who.uid}: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        raise OSError(
+            f"{' '.join(argv[:2])} as uid {who.uid}: {proc.stderr.decode('utf-8', 'replace').strip()}"
+        )
 
 
 def switch_link(who: Identity, link: Path, target: str) -> None:
@@ -57,8 +59,16 @@ class Result:
     seconds: float
 
 
-def run_bounded(who: Identity, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float,
-                should_stop: Callable[[], bool] | None = None, tail_bytes: int = 16384) -> Result:
+def run_bounded(
+    who: Identity,
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    should_stop: Callable[[], bool] | None = None,
+    tail_bytes: int = 16384,
+) -> Result:
     """Run a long command (a build) as the owner; output to an unlinked file (a chatty child never
     blocks on a full pipe) of which only the last `tail_bytes` are read back."""
     started = time.monotonic()

@@ -11,7 +11,7 @@ AUDIT_LOG = Path("/var/log/audit/audit.log")
 
 
 def mode() -> str:
-    """"enforcing", "permissive" or "disabled" (no selinuxfs: not present)."""
+    """ "enforcing", "permissive" or "disabled" (no selinuxfs: not present)."""
     try:
         return "enforcing" if ENFORCE.read_text().strip() == "1" else "permissive"
     except OSError:
@@ -22,8 +22,13 @@ def recent_denials(tail_bytes: int = 4 << 20) -> list[str]:
     """AVC lines of the last 10 minutes (ausearch), else the end of audit.log."""
     if shutil.which("ausearch"):
         try:
-            proc = subprocess.run(["ausearch", "-m", "AVC,USER_AVC", "-ts", "recent"], capture_output=True,
-                                  text=True, stdin=subprocess.DEVNULL, timeout=30)
+            proc = subprocess.run(
+                ["ausearch", "-m", "AVC,USER_AVC", "-ts", "recent"],
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                timeout=30,
+            )
             return [line for line in proc.stdout.splitlines() if "avc:" in line]
         except (OSError, subprocess.TimeoutExpired):
             pass

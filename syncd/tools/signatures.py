@@ -34,7 +34,7 @@ def split_signed(raw: bytes) -> tuple[bytes, bytes | None]:
     for line in head.split(b"\n"):
         if line.startswith(b"gpgsig "):
             in_signature = True
-            signature.append(line[len(b"gpgsig "):])
+            signature.append(line[len(b"gpgsig ") :])
         elif in_signature and line.startswith(b" "):
             signature.append(line[1:])
         else:
@@ -68,14 +68,23 @@ def verify_ssh(raw_commit: bytes, allowed_signers: bytes) -> str | None:
     allowed_fd, signature_fd = _memfd("allowed_signers", allowed_signers), _memfd("signature", signature)
     files = ["-f", f"/dev/fd/{allowed_fd}", "-s", f"/dev/fd/{signature_fd}"]
     try:
-        found = runas.run(None, ["ssh-keygen", "-Y", "find-principals", *files, *at], timeout=TIMEOUT,
-                          pass_fds=(allowed_fd, signature_fd))
+        found = runas.run(
+            None,
+            ["ssh-keygen", "-Y", "find-principals", *files, *at],
+            timeout=TIMEOUT,
+            pass_fds=(allowed_fd, signature_fd),
+        )
         principals = [p for p in found.stdout.decode("utf-8", "replace").splitlines() if p.strip()]
         if found.returncode != 0 or not principals:
             return "signed by a key that is not in repo.allowed_signers"
         for principal in principals:
-            checked = runas.run(None, ["ssh-keygen", "-Y", "verify", "-n", "git", *files, "-I", principal, *at],
-                                timeout=TIMEOUT, input=payload, pass_fds=(allowed_fd, signature_fd))
+            checked = runas.run(
+                None,
+                ["ssh-keygen", "-Y", "verify", "-n", "git", *files, "-I", principal, *at],
+                timeout=TIMEOUT,
+                input=payload,
+                pass_fds=(allowed_fd, signature_fd),
+            )
             if checked.returncode == 0:
                 return None
         return "bad signature"
@@ -98,9 +107,23 @@ def verify_gpg(raw_commit: bytes, keyring: Path) -> str | None:
     home = tempfile.mkdtemp(prefix="syncd-gpgv-")  # gpgv must not touch anyone's ~/.gnupg
     signature_fd = _memfd("signature", signature)
     try:
-        checked = runas.run(None, ["gpgv", "--homedir", home, "--keyring", str(keyring), "--status-fd", "1",
-                                   f"/dev/fd/{signature_fd}", "-"], timeout=TIMEOUT, input=payload,
-                            pass_fds=(signature_fd,))
+        checked = runas.run(
+            None,
+            [
+                "gpgv",
+                "--homedir",
+                home,
+                "--keyring",
+                str(keyring),
+                "--status-fd",
+                "1",
+                f"/dev/fd/{signature_fd}",
+                "-",
+            ],
+            timeout=TIMEOUT,
+            input=payload,
+            pass_fds=(signature_fd,),
+        )
         if checked.returncode == 0 and b"[GNUPG:] VALIDSIG " in checked.stdout:
             return None
         return "no good signature by a key of repo.allowed_signers"

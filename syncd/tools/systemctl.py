@@ -16,7 +16,9 @@ class Systemctl:
     def _argv(self, *args: str) -> list[str]:
         return ["systemctl", *(["--user"] if self.scope == "user" else []), *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float | None = 120
+    ) -> subprocess.CompletedProcess[str]:
         argv = self._argv(*args)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:

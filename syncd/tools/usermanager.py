@@ -17,8 +17,13 @@ from pathlib import Path
 
 
 def _state(env: dict[str, str]) -> str:
-    proc = subprocess.run(["systemctl", "--user", "is-system-running"], env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        ["systemctl", "--user", "is-system-running"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     return proc.stdout.strip()
 
 
@@ -59,8 +64,9 @@ def start_private(base: Path, timeout: float = 30.0) -> UserManager:
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), XDG_CONFIG_HOME=str(config))
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     log = open(base / "systemd-user.log", "ab")
-    proc = subprocess.Popen([systemd, "--user"], env=env, stdout=log, stderr=log,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [systemd, "--user"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -36,31 +36,66 @@ class IndexSettings:
 
 
 class Uv:
-    def __init__(self, who: Identity, cache: Path, index: IndexSettings, timeout: float,
-                 should_stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        who: Identity,
+        cache: Path,
+        index: IndexSettings,
+        timeout: float,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.who, self.cache, self.index = who, cache, index
         self.timeout, self.should_stop = timeout, should_stop
 
     def env(self) -> dict[str, str]:
-        return {**base_env(self.who), **self.index.env, "UV_CACHE_DIR": str(self.cache), "UV_LINK_MODE": "hardlink",
-                "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}
+        return {
+            **base_env(self.who),
+            **self.index.env,
+            "UV_CACHE_DIR": str(self.cache),
+            "UV_LINK_MODE": "hardlink",
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_NO_PROGRESS": "1",
+            "NO_COLOR": "1",
+        }
 
     def create_venv(self, path: Path, python: Path, cwd: Path) -> Result:
         return self._run(["venv", "--no-project", "--python", str(python), str(path)], cwd)
 
-    def install(self, env_python: Path, requirements: Path, cwd: Path, compile_bytecode: bool = False) -> Result:
+    def install(
+        self, env_python: Path, requirements: Path, cwd: Path, compile_bytecode: bool = False
+    ) -> Result:
         compile_args = ["--compile-bytecode"] if compile_bytecode else []
-        return self._run(["pip", "install", "--python", str(env_python), *compile_args, *self.index.args,
-                          "-r", str(requirements)], cwd)
+        return self._run(
+            [
+                "pip",
+                "install",
+                "--python",
+                str(env_python),
+                *compile_args,
+                *self.index.args,
+                "-r",
+                str(requirements),
+            ],
+            cwd,
+        )
 
     def _run(self, args: list[str], cwd: Path) -> Result:
-        return run_bounded(self.who, [uv_binary(), *args], cwd=cwd, env=self.env(), timeout=self.timeout,
-                           should_stop=self.should_stop)
+        return run_bounded(
+            self.who,
+            [uv_binary(), *args],
+            cwd=cwd,
+            env=self.env(),
+            timeout=self.timeout,
+            should_stop=self.should_stop,
+        )
 
 
 # -- pip's settings ------------------------------------------------------------------------------
 
-def pip_index_settings(owner_home: str, owner_uid: int, environ: Mapping[str, str] | None = None) -> IndexSettings:
+
+def pip_index_settings(
+    owner_home: str, owner_uid: int, environ: Mapping[str, str] | None = None
+) -> IndexSettings:
     """What `pip install`, run as the owner on this server, would use: pip.conf files (global, then
     the owner's, then PIP_CONFIG_FILE; [install] over [global]), then PIP_* variables over them."""
     environ = os.environ if environ is None else environ

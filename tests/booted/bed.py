@@ -34,13 +34,25 @@ MIRROR = os.environ.get("SYNCD_TESTBED_MIRROR", "http://deb.debian.org/debian")
 RELEASES = {"bookworm": 252, "trixie": 257}
 # What a small hospital server has: systemd, python3 with venv, git, ssh for the developers' pushes.
 PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "libpam-systemd", "python3-venv", "git", "openssh-server",
-    "openssh-client", "ca-certificates", "iproute2", "procps",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "python3-venv",
+    "git",
+    "openssh-server",
+    "openssh-client",
+    "ca-certificates",
+    "iproute2",
+    "procps",
 ]
 RECIPE = 3  # bump when the root's preparation below changes
 REPO = Path(__file__).resolve().parents[2]
-CGROUP_ROOT = Path("/sys/fs/cgroup/unified") if Path("/sys/fs/cgroup/unified/cgroup.procs").exists() \
+CGROUP_ROOT = (
+    Path("/sys/fs/cgroup/unified")
+    if Path("/sys/fs/cgroup/unified/cgroup.procs").exists()
     else Path("/sys/fs/cgroup")
+)
 
 
 def recipe_key(release: str) -> str:
@@ -81,14 +93,27 @@ def image(release: str, log=print) -> Path:
             started = time.monotonic()
             log(f"testbed: debootstrap {release} (cached afterwards as {tarball})")
             proc = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", release,
-                 str(build / "root"), MIRROR], capture_output=True, text=True)
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(PACKAGES)}",
+                    release,
+                    str(build / "root"),
+                    MIRROR,
+                ],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
-                raise RuntimeError(f"debootstrap {release} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+                raise RuntimeError(
+                    f"debootstrap {release} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+                )
             _prepare_root(build / "root")
             tmp = tarball.with_suffix(".tmp")
-            subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(build / "root"), "-cf", str(tmp), "."],
-                           check=True)
+            subprocess.run(
+                ["tar", "--numeric-owner", "--xattrs", "-C", str(build / "root"), "-cf", str(tmp), "."],
+                check=True,
+            )
             tmp.rename(tarball)
             log(f"testbed: {release} built in {time.monotonic() - started:.0f}s")
         finally:
@@ -101,7 +126,11 @@ def _requirements() -> list[str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     reqs = list(project["project"]["dependencies"]) + list(project["build-system"]["requires"]) + ["wheel"]
     pipeline = Path(__file__).resolve().parent / "pipeline_repo" / "requirements.txt"
-    reqs += [line.strip() for line in pipeline.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    reqs += [
+        line.strip()
+        for line in pipeline.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return sorted(set(reqs))
 
 
@@ -120,12 +149,20 @@ def wheelhouse(release: str, root: Path, log=print) -> Path:
             return house
         log(f"testbed: downloading wheels for {release} into {house}")
         inside = "/var/tmp/wheelhouse"
-        script = (f"python3 -m venv /var/tmp/dl && /var/tmp/dl/bin/pip download --quiet --disable-pip-version-check "
-                  f"-d {inside} " + " ".join(shlex.quote(r) for r in reqs))
-        proc = subprocess.run(["chroot", str(root), "/bin/sh", "-c", script], capture_output=True, text=True,
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"})
+        script = (
+            f"python3 -m venv /var/tmp/dl && /var/tmp/dl/bin/pip download --quiet --disable-pip-version-check "
+            f"-d {inside} " + " ".join(shlex.quote(r) for r in reqs)
+        )
+        proc = subprocess.run(
+            ["chroot", str(root), "/bin/sh", "-c", script],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"},
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"pip download in {release} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+            raise RuntimeError(
+                f"pip download in {release} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+            )
         tmp = Path(tempfile.mkdtemp(prefix=f"wheels-{release}-", dir=CACHE))
         for wheel in (root / inside.lstrip("/")).iterdir():
             shutil.move(str(wheel), tmp / wheel.name)
@@ -155,8 +192,11 @@ def prepare(release: str, log=print) -> None:
 
 def _source_files() -> list[str]:
     """syncd's own files as they are in this checkout (tracked and new, not ignored)."""
-    out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
     # Links too: syncd/data/units is one (to units/), and the package's units come through it.
     return [f for f in out.decode().split("\0") if f and ((REPO / f).is_file() or (REPO / f).is_symlink())]
 
@@ -170,8 +210,10 @@ class Result:
 
     def check(self) -> "Result":
         if self.returncode != 0:
-            raise AssertionError(f"{self.argv!r} exited {self.returncode}\nstdout:\n{self.stdout[-4000:]}\n"
-                                 f"stderr:\n{self.stderr[-4000:]}")
+            raise AssertionError(
+                f"{self.argv!r} exited {self.returncode}\nstdout:\n{self.stdout[-4000:]}\n"
+                f"stderr:\n{self.stderr[-4000:]}"
+            )
         return self
 
 
@@ -199,18 +241,25 @@ class Machine:
         """Unpack a fresh root and copy syncd's source to /usr/local/src/syncd in it."""
         self.name = self.name or f"syncd-{self.release}-{os.getpid()}"
         self.root.mkdir(parents=True)
-        subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(self.root), "-xf", str(image(self.release))],
-                       check=True)
+        subprocess.run(
+            ["tar", "--numeric-owner", "--xattrs", "-C", str(self.root), "-xf", str(image(self.release))],
+            check=True,
+        )
         self._trust_site_cas()
         self.wheels = wheelhouse(self.release, self.root)
         (self.root / "etc/pip.conf").write_text(
             "# This server installs Python packages from a local wheelhouse (no package index reachable).\n"
-            "[global]\nno-index = true\nfind-links = /var/cache/wheelhouse\ndisable-pip-version-check = true\n")
+            "[global]\nno-index = true\nfind-links = /var/cache/wheelhouse\ndisable-pip-version-check = true\n"
+        )
         src = self.root / "usr/local/src/syncd"
         src.mkdir(parents=True, exist_ok=True)
         files = _source_files()
-        subprocess.run(["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"], input="\0".join(files).encode(),
-                       stdout=open(self.workdir / "src.tar", "wb"), check=True)
+        subprocess.run(
+            ["tar", "-C", str(REPO), "--null", "-T", "-", "-cf", "-"],
+            input="\0".join(files).encode(),
+            stdout=open(self.workdir / "src.tar", "wb"),
+            check=True,
+        )
         subprocess.run(["tar", "-C", str(src), "-xf", str(self.workdir / "src.tar")], check=True)
 
     def _trust_site_cas(self) -> None:
@@ -238,11 +287,26 @@ class Machine:
             (cgroup / "cgroup.procs").write_text(str(os.getpid()))
 
         self.process = subprocess.Popen(
-            ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", f"--machine={self.name}",
-             f"--directory={self.root}", f"--bind-ro={self.wheels}:/var/cache/wheelhouse", "--private-network", "--console=pipe",
-             "--resolv-conf=copy-host", "--timezone=copy"],
-            stdin=subprocess.DEVNULL, stdout=console, stderr=console, preexec_fn=own_cgroup,
-            env=dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1"))
+            [
+                "systemd-nspawn",
+                "--quiet",
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                f"--machine={self.name}",
+                f"--directory={self.root}",
+                f"--bind-ro={self.wheels}:/var/cache/wheelhouse",
+                "--private-network",
+                "--console=pipe",
+                "--resolv-conf=copy-host",
+                "--timezone=copy",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=console,
+            preexec_fn=own_cgroup,
+            env=dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1"),
+        )
         deadline = time.monotonic() + timeout
         self.leader = 0
         while time.monotonic() < deadline and not self.leader:
@@ -286,20 +350,42 @@ class Machine:
         except OSError:
             return ""
 
-    def run(self, command: str, user: str | None = None, check: bool = False, timeout: float = 600,
-            input: str | None = None) -> Result:
+    def run(
+        self,
+        command: str,
+        user: str | None = None,
+        check: bool = False,
+        timeout: float = 600,
+        input: str | None = None,
+    ) -> Result:
         """Run `command` with /bin/sh inside the machine: as root, or as `user` with a login environment."""
         if user is None:
-            inner = ["/usr/bin/env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                     "HOME=/root", "LANG=C.UTF-8", "/bin/sh", "-c", command]
+            inner = [
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "HOME=/root",
+                "LANG=C.UTF-8",
+                "/bin/sh",
+                "-c",
+                command,
+            ]
         else:
             inner = ["/usr/sbin/runuser", "-l", user, "-s", "/bin/sh", "-c", command]
         argv = ["nsenter", "-t", str(self.leader), "-a", *inner]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
-                                  stdin=None if input is not None else subprocess.DEVNULL)
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as e:
-            raise AssertionError(f"{command!r} in {self.name} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}") from None
+            raise AssertionError(
+                f"{command!r} in {self.name} timed out after {timeout}s: {e.stdout!r} {e.stderr!r}"
+            ) from None
         result = Result([*inner[-1:]], proc.returncode, proc.stdout, proc.stderr)
         return result.check() if check else result
 
@@ -323,7 +409,9 @@ class Machine:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"{self.name}: still up {timeout}s after poweroff: {self.console_tail()}") from None
+            raise AssertionError(
+                f"{self.name}: still up {timeout}s after poweroff: {self.console_tail()}"
+            ) from None
         self.process = None
 
     def destroy(self) -> None:

@@ -88,9 +88,11 @@ class Server:
             script = f"set -eu\ncd\n{exports}{block.script}"
         res = self.m.run(script, user=block.user)
         if res.returncode != 0:
-            raise AssertionError(f"docs/deploy.md:{block.line} (section {block.section}, as {block.user or 'root'}) "
-                                 f"failed with {res.returncode}:\n{block.script}\nstdout:\n{res.stdout[-3000:]}\n"
-                                 f"stderr:\n{res.stderr[-3000:]}")
+            raise AssertionError(
+                f"docs/deploy.md:{block.line} (section {block.section}, as {block.user or 'root'}) "
+                f"failed with {res.returncode}:\n{block.script}\nstdout:\n{res.stdout[-3000:]}\n"
+                f"stderr:\n{res.stderr[-3000:]}"
+            )
         return res.stdout
 
     def guide(self, *sections: int) -> list[str]:
@@ -113,18 +115,25 @@ class Server:
         if self.m.run("test -d /home/alice/pipeline/.git").returncode == 0:
             return
         m = self.m
-        m.sh("ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 && git config --global user.name Alice && "
-             "git config --global user.email alice@example.org && git config --global init.defaultBranch master",
-             user="alice")
+        m.sh(
+            "ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519 && git config --global user.name Alice && "
+            "git config --global user.email alice@example.org && git config --global init.defaultBranch master",
+            user="alice",
+        )
         # Her public key on the server (ssh-copy-id's job) and the server's host key on her side.
-        m.sh("install -d -m 0700 -o alice -g alice /home/alice/.ssh && "
-             "cat /home/alice/.ssh/id_ed25519.pub >> /home/alice/.ssh/authorized_keys && "
-             "chown alice:alice /home/alice/.ssh/authorized_keys && chmod 0600 /home/alice/.ssh/authorized_keys")
+        m.sh(
+            "install -d -m 0700 -o alice -g alice /home/alice/.ssh && "
+            "cat /home/alice/.ssh/id_ed25519.pub >> /home/alice/.ssh/authorized_keys && "
+            "chown alice:alice /home/alice/.ssh/authorized_keys && chmod 0600 /home/alice/.ssh/authorized_keys"
+        )
         m.wait_for("ssh-keyscan -H server 2>/dev/null | grep -q ed25519", timeout=30)
         m.sh("ssh-keyscan -H server 2>/dev/null >> ~/.ssh/known_hosts", user="alice")
         shutil.copytree(PIPELINE_REPO, m.root / "home/alice/pipeline")
         m.sh("chown -R alice:alice /home/alice/pipeline")
-        m.sh("cd ~/pipeline && git init -q && git add -A && git commit -qm 'The pipeline, version 1'", user="alice")
+        m.sh(
+            "cd ~/pipeline && git init -q && git add -A && git commit -qm 'The pipeline, version 1'",
+            user="alice",
+        )
 
     # -- what the scenarios look at -------------------------------------------------------------
     def alice(self, script: str) -> str:
@@ -132,8 +141,10 @@ class Server:
 
     def push(self, version: str, message: str | None = None) -> str:
         """alice commits a new VERSION and pushes it; the commit's sha."""
-        return self.alice(f"echo {quote(version)} > VERSION && git commit -qam {quote(message or 'Version ' + version)}"
-                          " && git push -q production master && git rev-parse HEAD")
+        return self.alice(
+            f"echo {quote(version)} > VERSION && git commit -qam {quote(message or 'Version ' + version)}"
+            " && git push -q production master && git rev-parse HEAD"
+        )
 
     def status(self, config: str | None = None) -> dict:
         flag = f"--config {config} " if config else ""
@@ -143,18 +154,26 @@ class Server:
         flag = f"--config {config} " if config else ""
         return json.loads(self.m.sh(f"syncd {flag}history --json"))
 
-    def wait_result(self, to: str, results: tuple[str, ...], config: str | None = None, timeout: float = 180) -> dict:
+    def wait_result(
+        self, to: str, results: tuple[str, ...], config: str | None = None, timeout: float = 180
+    ) -> dict:
         """Wait until syncd's last sync concerned commit `to` (deployed or refused) and ended in `results`."""
         deadline = time.monotonic() + timeout
         status: dict = {}
         while time.monotonic() < deadline:
             status = self.status(config)
-            if status.get("upstream") == to and status.get("result") in results and not status.get("in_flight"):
+            if (
+                status.get("upstream") == to
+                and status.get("result") in results
+                and not status.get("in_flight")
+            ):
                 return status
             time.sleep(0.5)
         unit = "syncd.service" if config is None else f"syncd@{Path(config).stem}.service"
         log = self.m.run(f"journalctl -u {unit} -n 40 --no-pager").stdout
-        raise AssertionError(f"{self.release}: no {results} for {to[:12]} in {timeout}s; status {status}\n{log}")
+        raise AssertionError(
+            f"{self.release}: no {results} for {to[:12]} in {timeout}s; status {status}\n{log}"
+        )
 
     def wait_settled(self, config: str | None = None, timeout: float = 180) -> dict:
         """Wait until a first sync has a result and nothing is in flight."""

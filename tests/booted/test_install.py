@@ -20,10 +20,18 @@ from .bed import RELEASES, Machine
 from .conftest import _PREPARE_ERRORS, _PREPARING, Server
 
 CONFIG = "/etc/syncd/pipeline.toml"
-INSTALL = ("syncd install pipeline --repo /root/pipeline --port 104 --push-repo /srv/git/pipeline.git --secrets "
-           "--local-branch local --admin alice --exec 'venv/bin/python -m pipeline'")
-WRITTEN = ["/etc/syncd/pipeline.toml", "/etc/syncd/keys/pipeline.key", "/etc/systemd/system/pipeline.service",
-           "/etc/systemd/system/syncd@.service", "/var/lib/syncd/pipeline/install.json", "/etc/gitconfig"]
+INSTALL = (
+    "syncd install pipeline --repo /root/pipeline --port 104 --push-repo /srv/git/pipeline.git --secrets "
+    "--local-branch local --admin alice --exec 'venv/bin/python -m pipeline'"
+)
+WRITTEN = [
+    "/etc/syncd/pipeline.toml",
+    "/etc/syncd/keys/pipeline.key",
+    "/etc/systemd/system/pipeline.service",
+    "/etc/systemd/system/syncd@.service",
+    "/var/lib/syncd/pipeline/install.json",
+    "/etc/gitconfig",
+]
 
 
 @pytest.fixture(scope="module", params=sorted(RELEASES))
@@ -33,8 +41,11 @@ def fresh(request):
         _PREPARING[request.param].join()
     if request.param in _PREPARE_ERRORS:
         raise _PREPARE_ERRORS[request.param]
-    machine = Machine(request.param, Path(tempfile.mkdtemp(prefix=f"syncd-bed-{request.param}-")),
-                      name=f"syncd-inst-{request.param}-{os.getpid()}")
+    machine = Machine(
+        request.param,
+        Path(tempfile.mkdtemp(prefix=f"syncd-bed-{request.param}-")),
+        name=f"syncd-inst-{request.param}-{os.getpid()}",
+    )
     machine.create()
     machine.boot()
     server = Server(machine)
@@ -63,7 +74,10 @@ def test_dry_run_changes_nothing(fresh):
     out = m.sh(INSTALL + " --dry-run")
     assert "would: groupadd --system pipelineadmin" in out and "nothing was changed" in out
     assert m.run("getent passwd pipeline").returncode == 2
-    assert m.run("test -e /opt/pipeline -o -e /etc/syncd/pipeline.toml -o -e /srv/git/pipeline.git").returncode == 1
+    assert (
+        m.run("test -e /opt/pipeline -o -e /etc/syncd/pipeline.toml -o -e /srv/git/pipeline.git").returncode
+        == 1
+    )
     assert m.run("test -e /etc/systemd/system/pipeline.service").returncode == 1
 
 
@@ -73,7 +87,10 @@ def test_install_brings_up_the_pipeline_on_104_as_its_user(fresh):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "its recipient, for the developers: syncd1:" in res.stdout
     assert m.sh("systemctl is-active pipeline.service syncd@pipeline.service").split() == ["active", "active"]
-    assert m.sh("systemctl is-enabled pipeline.service syncd@pipeline.service").split() == ["enabled", "enabled"]
+    assert m.sh("systemctl is-enabled pipeline.service syncd@pipeline.service").split() == [
+        "enabled",
+        "enabled",
+    ]
     # Listening on 104, as the unprivileged user, by the one capability.
     listener = m.wait_for("ss -Hltnp 'sport = :104' | grep -o 'pid=[0-9]*'", timeout=60).stdout.strip()
     pid = listener.split("=")[1]
@@ -107,29 +124,60 @@ def test_developer_push_is_deployed(fresh):
 def test_doctor_passes(fresh):
     code, results = doctor(fresh.m)
     assert code == 0, {k: v for k, v in results.items() if not v["ok"]}
-    assert {"config", "unit-loads", "exec-paths", "exec-python", "user-group", "tree-owner", "privileged-port",
-            "firewall", "selinux", "remote", "secrets-key", "trusted-files", "last-result", "daemon"} <= set(results)
+    assert {
+        "config",
+        "unit-loads",
+        "exec-paths",
+        "exec-python",
+        "user-group",
+        "tree-owner",
+        "privileged-port",
+        "firewall",
+        "selinux",
+        "remote",
+        "secrets-key",
+        "trusted-files",
+        "last-result",
+        "daemon",
+    } <= set(results)
 
 
 UNIT = "/etc/systemd/system/pipeline.service"
 PLANTS = {
     # name: (plant, undo, the check that fails, words of its fix)
-    "root-owned file in the tree": ("touch /opt/pipeline/by-root.txt", "rm /opt/pipeline/by-root.txt",
-                                    "tree-owner", "chown -R"),
-    "relative ExecStart": (f"sed -i 's#^ExecStart=/opt/pipeline/#ExecStart=#' {UNIT} && systemctl daemon-reload",
-                           f"sed -i 's#^ExecStart=venv/#ExecStart=/opt/pipeline/venv/#' {UNIT} && "
-                           "systemctl daemon-reload", "exec-paths", "absolute path"),
+    "root-owned file in the tree": (
+        "touch /opt/pipeline/by-root.txt",
+        "rm /opt/pipeline/by-root.txt",
+        "tree-owner",
+        "chown -R",
+    ),
+    "relative ExecStart": (
+        f"sed -i 's#^ExecStart=/opt/pipeline/#ExecStart=#' {UNIT} && systemctl daemon-reload",
+        f"sed -i 's#^ExecStart=venv/#ExecStart=/opt/pipeline/venv/#' {UNIT} && systemctl daemon-reload",
+        "exec-paths",
+        "absolute path",
+    ),
     "capability removed with port 104": (
         f"sed -i '/^AmbientCapabilities=/d' {UNIT} && systemctl daemon-reload",
         f"sed -i 's#^CapabilityBoundingSet=#AmbientCapabilities=CAP_NET_BIND_SERVICE\\nCapabilityBoundingSet=#' {UNIT}"
-        " && systemctl daemon-reload", "privileged-port", "AmbientCapabilities=CAP_NET_BIND_SERVICE"),
+        " && systemctl daemon-reload",
+        "privileged-port",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ),
     "group-writable config": (f"chmod g+w {CONFIG}", f"chmod g-w {CONFIG}", "trusted-files", "chmod go-w"),
-    "world-readable key": ("chmod o+r /etc/syncd/keys/pipeline.key", "chmod o-r /etc/syncd/keys/pipeline.key",
-                           "trusted-files", "chmod 600"),
-    "unit that does not load": (f"cp {UNIT} /root/unit.saved && printf '[Service]\\nExecStart=\\n' >> {UNIT} && "
-                                "systemctl daemon-reload",
-                                f"cp /root/unit.saved {UNIT} && systemctl daemon-reload", "unit-loads",
-                                "systemd-analyze verify"),
+    "world-readable key": (
+        "chmod o+r /etc/syncd/keys/pipeline.key",
+        "chmod o-r /etc/syncd/keys/pipeline.key",
+        "trusted-files",
+        "chmod 600",
+    ),
+    "unit that does not load": (
+        f"cp {UNIT} /root/unit.saved && printf '[Service]\\nExecStart=\\n' >> {UNIT} && "
+        "systemctl daemon-reload",
+        f"cp /root/unit.saved {UNIT} && systemctl daemon-reload",
+        "unit-loads",
+        "systemd-analyze verify",
+    ),
 }
 
 
@@ -156,17 +204,23 @@ def test_doctor_reports_a_secrets_file_the_key_cannot_open(fresh):
     m.sh("syncd --config /etc/syncd/pipeline.toml pause")  # the daemon would try to deploy the local commit
     try:
         other = m.sh("syncd secrets keygen --out /root/other.key")
-        m.sh(f"cd /opt/pipeline && printf x | runuser -u pipeline -- syncd secrets set deploy/other.env.enc "
-             f"PASSWORD --recipient {other} && runuser -u pipeline -- git add deploy/other.env.enc && "
-             "runuser -u pipeline -- git -c user.name=ops -c user.email=ops@server commit -qm 'other key'")
-        m.sh(f"cp {CONFIG} /root/config.saved && "
-             f"sed -i 's#^\\[env\\]#[env]\\nsecrets = [\"deploy/other.env.enc\"]#' {CONFIG}")
+        m.sh(
+            f"cd /opt/pipeline && printf x | runuser -u pipeline -- syncd secrets set deploy/other.env.enc "
+            f"PASSWORD --recipient {other} && runuser -u pipeline -- git add deploy/other.env.enc && "
+            "runuser -u pipeline -- git -c user.name=ops -c user.email=ops@server commit -qm 'other key'"
+        )
+        m.sh(
+            f"cp {CONFIG} /root/config.saved && "
+            f"sed -i 's#^\\[env\\]#[env]\\nsecrets = [\"deploy/other.env.enc\"]#' {CONFIG}"
+        )
         code, results = doctor(m)
         assert code == 1 and not results["secrets-key"]["ok"], results["secrets-key"]
         assert "deploy/other.env.enc" in results["secrets-key"]["detail"]
         assert "syncd secrets recipients" in results["secrets-key"]["fix"]
     finally:
-        m.sh(f"cp /root/config.saved {CONFIG} && runuser -u pipeline -- git -C /opt/pipeline reset -q --hard HEAD~1")
+        m.sh(
+            f"cp /root/config.saved {CONFIG} && runuser -u pipeline -- git -C /opt/pipeline reset -q --hard HEAD~1"
+        )
         m.sh("syncd --config /etc/syncd/pipeline.toml resume")
     code, results = doctor(m)
     assert code == 0, {k: v for k, v in results.items() if not v["ok"]}

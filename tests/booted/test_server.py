@@ -25,7 +25,10 @@ def test_guide_sets_up_push_to_deploy(server):
     server.guide(1, 2, 3, 4, 5, 6)
     m = server.m
     first = server.wait_settled()
-    assert first["result"] in ("deployed", "up-to-date"), (first["reason"], m.run("journalctl -u syncd -n 30").stdout)
+    assert first["result"] in ("deployed", "up-to-date"), (
+        first["reason"],
+        m.run("journalctl -u syncd -n 30").stdout,
+    )
     assert m.sh("systemctl is-active syncd.service pipeline.service").split() == ["active", "active"]
     # The environment syncd built (with uv, as the owner, from the server's own wheelhouse) runs it.
     assert first["environment"] and m.sh("readlink /opt/pipeline/venv").endswith(first["environment"])
@@ -36,7 +39,10 @@ def test_guide_sets_up_push_to_deploy(server):
     assert server.report()["version"] == "2"
     # The merge into `local` was made by syncd, as its own identity, and changed files are the owner's.
     assert m.sh("runuser -u pipeline -- git -C /opt/pipeline rev-parse --abbrev-ref HEAD") == "local"
-    assert m.sh(f"runuser -u pipeline -- git -C /opt/pipeline log -1 --format=%cn {status['deployed']}") == "syncd"
+    assert (
+        m.sh(f"runuser -u pipeline -- git -C /opt/pipeline log -1 --format=%cn {status['deployed']}")
+        == "syncd"
+    )
     assert m.sh("stat -c %U:%G /opt/pipeline/VERSION") == "pipeline:pipelineadmin"
     # The environment of [env] reached the process, through syncd's drop-in.
     env = server.report()["env"]
@@ -48,10 +54,14 @@ def test_syncd_service_can_run_git_as_the_owner(server):
     """What the shipped unit really grants under this PID 1: CAP_SETUID/SETGID/CHOWN, nothing of NNP's loss."""
     pid = server.main_pid("syncd.service")
     status = server.m.sh(f"cat /proc/{pid}/status")
-    caps = {line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines() if line.startswith("Cap")}
+    caps = {
+        line.split(":")[0]: int(line.split()[1], 16) for line in status.splitlines() if line.startswith("Cap")
+    }
     for name in ("CapPrm", "CapEff"):
         for bit in (CAP_SETUID, CAP_SETGID, CAP_CHOWN):
-            assert caps[name] & (1 << bit), f"{server.release}: {name}={caps[name]:#x} lacks capability bit {bit}"
+            assert caps[name] & (1 << bit), (
+                f"{server.release}: {name}={caps[name]:#x} lacks capability bit {bit}"
+            )
     assert "NoNewPrivs:\t1" in status  # the hardening is kept
     # And git as the owner really works from inside the service (the watch reads the remote's url).
     assert "Operation not permitted" not in server.m.run("journalctl -u syncd.service --no-pager").stdout
@@ -76,7 +86,9 @@ def test_broken_push_is_rolled_back_and_quarantined(server):
     assert "a broken release, on purpose" in status["reason"], status["reason"]
     assert "a broken release, on purpose" in server.history()[0]["reason"]
     # The fix (a revert) deploys again.
-    fixed = server.alice("git revert --no-edit HEAD >/dev/null && git push -q production master && git rev-parse HEAD")
+    fixed = server.alice(
+        "git revert --no-edit HEAD >/dev/null && git push -q production master && git rev-parse HEAD"
+    )
     server.wait_result(fixed, ("deployed",))
     assert server.report()["version"] == "2"
 
@@ -84,13 +96,20 @@ def test_broken_push_is_rolled_back_and_quarantined(server):
 def test_local_branch_commits_are_kept(server):
     """A server-only commit on `local` (the tutorial's passwords) survives the merges of master."""
     m = server.m
-    m.sh("cd /opt/pipeline && echo 'GREETING=hello from the server' > deploy/production.env && "
-         "runuser -u pipeline -- git commit -qam 'Server-only greeting'")
+    m.sh(
+        "cd /opt/pipeline && echo 'GREETING=hello from the server' > deploy/production.env && "
+        "runuser -u pipeline -- git commit -qam 'Server-only greeting'"
+    )
     local_commit = m.sh("runuser -u pipeline -- git -C /opt/pipeline rev-parse HEAD")
     head = server.push("4")
     status = server.wait_result(head, ("deployed",))
-    assert m.run(f"runuser -u pipeline -- git -C /opt/pipeline merge-base --is-ancestor {local_commit} "
-                 f"{status['deployed']}").returncode == 0
+    assert (
+        m.run(
+            f"runuser -u pipeline -- git -C /opt/pipeline merge-base --is-ancestor {local_commit} "
+            f"{status['deployed']}"
+        ).returncode
+        == 0
+    )
     report = server.report()
     assert report["version"] == "4"
     assert report["env"]["GREETING"] == digest("hello from the server")
@@ -100,20 +119,26 @@ def test_second_service_with_secrets_in_every_delivery_mode(server):
     """syncd@router.service beside syncd.service; secrets by environment-file, credentials, environment."""
     m = server.m
     # A second node from the same repository, on its own port, tracking master with no local branch.
-    m.sh("install -d -o pipeline -g pipelineadmin /opt/router && "
-         "runuser -u pipeline -- git clone -q /srv/git/pipeline.git /opt/router")
+    m.sh(
+        "install -d -o pipeline -g pipelineadmin /opt/router && "
+        "runuser -u pipeline -- git clone -q /srv/git/pipeline.git /opt/router"
+    )
     # Enabled, not started: its port comes from the drop-in syncd@router writes at its first deploy.
-    m.sh("sed -e 's#/opt/pipeline#/opt/router#g' -e 's#^StateDirectory=pipeline#StateDirectory=router#' "
-         "-e 's#^LogsDirectory=pipeline#LogsDirectory=router#' "
-         "/usr/local/src/syncd/units/pipeline.service > /etc/systemd/system/router.service && "
-         "systemctl daemon-reload && systemctl enable -q router.service")
+    m.sh(
+        "sed -e 's#/opt/pipeline#/opt/router#g' -e 's#^StateDirectory=pipeline#StateDirectory=router#' "
+        "-e 's#^LogsDirectory=pipeline#LogsDirectory=router#' "
+        "/usr/local/src/syncd/units/pipeline.service > /etc/systemd/system/router.service && "
+        "systemctl daemon-reload && systemctl enable -q router.service"
+    )
     # Section 8: the key, and alice's encrypted password; section 9: syncd@.service.
     server.guide(8)
     assert server.env["RECIPIENT"].startswith("syncd1:")
     server.guide(9)
-    m.sh("sed -e 's#/opt/pipeline#/opt/router#' -e 's#pipeline.service#router.service#' -e 's#104#11112#g' "
-         "/usr/local/src/syncd/config-examples/pipeline-secrets.toml > /etc/syncd/router.toml && "
-         "chmod 0644 /etc/syncd/router.toml && systemctl enable -q --now syncd@router.service")
+    m.sh(
+        "sed -e 's#/opt/pipeline#/opt/router#' -e 's#pipeline.service#router.service#' -e 's#104#11112#g' "
+        "/usr/local/src/syncd/config-examples/pipeline-secrets.toml > /etc/syncd/router.toml && "
+        "chmod 0644 /etc/syncd/router.toml && systemctl enable -q --now syncd@router.service"
+    )
     config = "/etc/syncd/router.toml"
     head = server.alice("git rev-parse HEAD")
     server.wait_result(head, ("deployed", "up-to-date"), config=config)
@@ -123,12 +148,18 @@ def test_second_service_with_secrets_in_every_delivery_mode(server):
     assert m.sh("systemctl is-active syncd.service syncd@router.service").split() == ["active", "active"]
 
     for mode in ("credentials", "environment"):
-        m.sh(f"sed -i 's/^secrets_delivery = .*/secrets_delivery = \"{mode}\"/' {config} && "
-             "systemctl reload syncd@router.service")
+        m.sh(
+            f"sed -i 's/^secrets_delivery = .*/secrets_delivery = \"{mode}\"/' {config} && "
+            "systemctl reload syncd@router.service"
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             report = server.report("/var/lib/router")
-            got = report["credentials"].get("DB_PASSWORD") if mode == "credentials" else report["env"].get("DB_PASSWORD")
+            got = (
+                report["credentials"].get("DB_PASSWORD")
+                if mode == "credentials"
+                else report["env"].get("DB_PASSWORD")
+            )
             if got == secret and server.status(config)["result"] == "deployed":
                 break
             time.sleep(0.5)
@@ -152,7 +183,9 @@ def test_sigkill_mid_deploy_then_start(server):
         assert time.monotonic() < deadline, server.status()
         time.sleep(0.05)
     m.sh("systemctl kill --signal=SIGKILL syncd.service")
-    m.wait_for("! systemctl is-active -q syncd.service || test \"$(systemctl show -p NRestarts --value syncd)\" -gt 0")
+    m.wait_for(
+        '! systemctl is-active -q syncd.service || test "$(systemctl show -p NRestarts --value syncd)" -gt 0'
+    )
     m.sh("systemctl start syncd.service")
     status = server.wait_result(head, ("deployed",))
     assert server.report()["version"] == "5"

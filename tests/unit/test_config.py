@@ -93,7 +93,12 @@ def test_full_config_loads_with_right_values(tmp_path):
     assert cfg.state_dir == Path("/srv/syncd-state/pipeline")
 
     r = cfg.repo
-    assert (r.path, r.remote, r.branch, r.local_branch) == (Path("/opt/pipeline"), "upstream", "main", "local")
+    assert (r.path, r.remote, r.branch, r.local_branch) == (
+        Path("/opt/pipeline"),
+        "upstream",
+        "main",
+        "local",
+    )
     assert r.allow_force_push is True
     assert r.verify == "ssh" and r.allowed_signers == Path("/etc/syncd/allowed_signers")
     assert r.committer == "Deploy Bot <deploy@example.org>"
@@ -146,8 +151,12 @@ def test_defaults(tmp_path):
 
 
 def test_unit_suffix_appended_and_instances_kept(tmp_path):
-    for given, unit in [("pipeline", "pipeline.service"), ("my.pipeline", "my.pipeline.service"),
-                        ("worker@2.service", "worker@2.service"), ("worker@2", "worker@2.service")]:
+    for given, unit in [
+        ("pipeline", "pipeline.service"),
+        ("my.pipeline", "my.pipeline.service"),
+        ("worker@2.service", "worker@2.service"),
+        ("worker@2", "worker@2.service"),
+    ]:
         cfg = load_config(write(tmp_path, MINIMAL.replace('"pipeline.service"', f'"{given}"')))
         assert cfg.service.unit == unit
 
@@ -171,24 +180,43 @@ def test_sub_table_spelling_of_env_vars(tmp_path):
 
 # --- durations ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, seconds", [
-    (0, 0.0), (90, 90.0), (1.5, 1.5), ("90", 90.0), ("90s", 90.0), ("5m", 300.0), ("1h", 3600.0),
-    ("1h30m", 5400.0), ("1h 30m", 5400.0), ("250ms", 0.25), ("1.5s", 1.5), ("2d", 172800.0),
-    ("1m30s", 90.0), (" 10s ", 10.0),
-])
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (0, 0.0),
+        (90, 90.0),
+        (1.5, 1.5),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+        ("1h 30m", 5400.0),
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("2d", 172800.0),
+        ("1m30s", 90.0),
+        (" 10s ", 10.0),
+    ],
+)
 def test_duration_values(value, seconds):
     assert parse_duration(value) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("value", [-1, -0.5, "", "abc", "5x", "s", "-5s", "1h30", "5 minutes",
-                                   True, [5], float("inf"), float("nan")])
+@pytest.mark.parametrize(
+    "value",
+    [-1, -0.5, "", "abc", "5x", "s", "-5s", "1h30", "5 minutes", True, [5], float("inf"), float("nan")],
+)
 def test_bad_duration_values(value):
     with pytest.raises(ValueError):
         parse_duration(value)
 
 
-@pytest.mark.parametrize("section, key", [("health", "timeout"), ("health", "settle"),
-                                          ("hooks", "timeout"), ("schedule", "interval")])
+@pytest.mark.parametrize(
+    "section, key",
+    [("health", "timeout"), ("health", "settle"), ("hooks", "timeout"), ("schedule", "interval")],
+)
 def test_bad_duration_names_the_key(tmp_path, section, key):
     path = write(tmp_path, MINIMAL + f'[{section}]\n{key} = "soon"\n')
     err = config_error(path)
@@ -196,6 +224,7 @@ def test_bad_duration_names_the_key(tmp_path, section, key):
 
 
 # --- errors: every one names the file and the dotted key, exit status 2 --------------------------
+
 
 def edit(section_text: str, old: str | None = None, new: str = "") -> str:
     """MINIMAL with `old` replaced by `new`, or with `section_text` appended."""
@@ -209,19 +238,40 @@ BAD = [
     # unknown sections and keys
     ("unknown section", edit("[helth]\ntimeout = 5\n"), "helth", "did you mean 'health'"),
     ("unknown key", edit("[health]\ntmeout = 5\n"), "health.tmeout", "did you mean 'timeout'"),
-    ("unknown repo key", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbrnach = "x"'),
-     "repo.brnach", "allowed keys in [repo]"),
-    ("section not a table", "repo = 5\n" + MINIMAL.replace("[repo]\npath = \"/opt/pipeline\"\n", ""),
-     "repo", "expected a table"),
+    (
+        "unknown repo key",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbrnach = "x"'),
+        "repo.brnach",
+        "allowed keys in [repo]",
+    ),
+    (
+        "section not a table",
+        "repo = 5\n" + MINIMAL.replace('[repo]\npath = "/opt/pipeline"\n', ""),
+        "repo",
+        "expected a table",
+    ),
     # missing required keys
     ("missing repo.path", MINIMAL.replace('path = "/opt/pipeline"\n', ""), "repo.path", "missing required"),
-    ("missing [repo]", MINIMAL.replace('[repo]\npath = "/opt/pipeline"\n', ""), "repo.path", "missing required"),
-    ("missing service.unit", MINIMAL.replace('unit = "pipeline.service"\n', ""), "service.unit",
-     "missing required"),
+    (
+        "missing [repo]",
+        MINIMAL.replace('[repo]\npath = "/opt/pipeline"\n', ""),
+        "repo.path",
+        "missing required",
+    ),
+    (
+        "missing service.unit",
+        MINIMAL.replace('unit = "pipeline.service"\n', ""),
+        "service.unit",
+        "missing required",
+    ),
     # wrong types: expected and found
     ("path not string", edit(None, '"/opt/pipeline"', "42"), "repo.path", "expected a string, found integer"),
-    ("bool as string", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nallow_force_push = "yes"'),
-     "repo.allow_force_push", "expected a boolean, found string"),
+    (
+        "bool as string",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nallow_force_push = "yes"'),
+        "repo.allow_force_push",
+        "expected a boolean, found string",
+    ),
     ("int as bool", edit("[schedule]\nwatch = 1\n"), "schedule.watch", "expected a boolean, found integer"),
     ("files not array", edit('[env]\nfiles = "a.env"\n'), "env.files", "expected a array, found string"),
     ("vars not table", edit('[env]\nvars = ["A=1"]\n'), "env.vars", "found array"),
@@ -230,37 +280,95 @@ BAD = [
     ("relative repo.path", edit(None, '"/opt/pipeline"', '"opt/pipeline"'), "repo.path", "absolute path"),
     ("repo.path is /", edit(None, '"/opt/pipeline"', '"/"'), "repo.path", "not /"),
     ("dotdot repo.path", edit(None, '"/opt/pipeline"', '"/opt/../etc"'), "repo.path", "absolute path"),
-    ("empty remote", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nremote = ""'),
-     "repo.remote", "must not be empty"),
-    ("branch with space", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "my branch"'),
-     "repo.branch", "git ref name"),
-    ("branch with ..", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "a..b"'),
-     "repo.branch", "'..'"),
-    ("branch leading -", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "-f"'),
-     "repo.branch", '"-"'),
-    ("branch .lock", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "x.lock"'),
-     "repo.branch", ".lock"),
-    ("local_branch ~", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = "l~1"'),
-     "repo.local_branch", "git ref name"),
-    ("local_branch empty", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = ""'),
-     "repo.local_branch", "must not be empty"),
-    ("local_branch == branch",
-     edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = "master"'),
-     "repo.local_branch", "must differ"),
-    ("verify unknown", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nverify = "pgp"'),
-     "repo.verify", "did you mean 'gpg'"),
-    ("ssh without signers", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nverify = "ssh"'),
-     "repo.allowed_signers", "required when"),
-    ("relative signers", edit(None, 'path = "/opt/pipeline"',
-                              'path = "/opt/pipeline"\nverify = "ssh"\nallowed_signers = "signers"'),
-     "repo.allowed_signers", "absolute path"),
-    ("bad committer", edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\ncommitter = "syncd"'),
-     "repo.committer", "Name <email>"),
+    (
+        "empty remote",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nremote = ""'),
+        "repo.remote",
+        "must not be empty",
+    ),
+    (
+        "branch with space",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "my branch"'),
+        "repo.branch",
+        "git ref name",
+    ),
+    (
+        "branch with ..",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "a..b"'),
+        "repo.branch",
+        "'..'",
+    ),
+    (
+        "branch leading -",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "-f"'),
+        "repo.branch",
+        '"-"',
+    ),
+    (
+        "branch .lock",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nbranch = "x.lock"'),
+        "repo.branch",
+        ".lock",
+    ),
+    (
+        "local_branch ~",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = "l~1"'),
+        "repo.local_branch",
+        "git ref name",
+    ),
+    (
+        "local_branch empty",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = ""'),
+        "repo.local_branch",
+        "must not be empty",
+    ),
+    (
+        "local_branch == branch",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nlocal_branch = "master"'),
+        "repo.local_branch",
+        "must differ",
+    ),
+    (
+        "verify unknown",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nverify = "pgp"'),
+        "repo.verify",
+        "did you mean 'gpg'",
+    ),
+    (
+        "ssh without signers",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\nverify = "ssh"'),
+        "repo.allowed_signers",
+        "required when",
+    ),
+    (
+        "relative signers",
+        edit(
+            None,
+            'path = "/opt/pipeline"',
+            'path = "/opt/pipeline"\nverify = "ssh"\nallowed_signers = "signers"',
+        ),
+        "repo.allowed_signers",
+        "absolute path",
+    ),
+    (
+        "bad committer",
+        edit(None, 'path = "/opt/pipeline"', 'path = "/opt/pipeline"\ncommitter = "syncd"'),
+        "repo.committer",
+        "Name <email>",
+    ),
     # service values
-    ("bad unit chars", edit(None, '"pipeline.service"', '"pipe line.service"'), "service.unit",
-     "systemd service name"),
-    ("template unit", edit(None, '"pipeline.service"', '"worker@.service"'), "service.unit",
-     "systemd service name"),
+    (
+        "bad unit chars",
+        edit(None, '"pipeline.service"', '"pipe line.service"'),
+        "service.unit",
+        "systemd service name",
+    ),
+    (
+        "template unit",
+        edit(None, '"pipeline.service"', '"worker@.service"'),
+        "service.unit",
+        "systemd service name",
+    ),
     ("timer unit", edit(None, '"pipeline.service"', '"pipeline.timer"'), "service.unit", ".service unit"),
     ("scope", edit('scope = "global"\n'), "service.scope", "'system', 'user'"),
     ("owner unknown user", edit('owner = "no-such-user-syncd:root"\n'), "service.owner", "no user named"),
@@ -275,8 +383,12 @@ BAD = [
     ("env file absolute", edit('[env]\nfiles = ["/etc/passwd"]\n'), "env.files[0]", "relative to repo.path"),
     ("env file escapes", edit('[env]\nfiles = ["ok.env", "../x.env"]\n'), "env.files[1]", "stays inside"),
     ("env file not string", edit("[env]\nfiles = [1]\n"), "env.files[0]", "found integer"),
-    ("secret escapes", edit('[env]\nsecrets = ["a/../../s.enc"]\nkey = "/k"\n'), "env.secrets[0]",
-     "stays inside"),
+    (
+        "secret escapes",
+        edit('[env]\nsecrets = ["a/../../s.enc"]\nkey = "/k"\n'),
+        "env.secrets[0]",
+        "stays inside",
+    ),
     ("secrets without key", edit('[env]\nsecrets = ["s.enc"]\n'), "env.key", "required when env.secrets"),
     ("relative key", edit('[env]\nsecrets = ["s.enc"]\nkey = "keys/k"\n'), "env.key", "absolute path"),
     ("delivery", edit('[env]\nsecrets_delivery = "file"\n'), "env.secrets_delivery", "environment-file"),
@@ -290,41 +402,96 @@ BAD = [
     ("http no host", edit('[health]\nhttp = "http:///healthz"\n'), "health.http", "URL"),
     ("http bad port", edit('[health]\nhttp = "http://localhost:99999/"\n'), "health.http", "URL"),
     ("empty command", edit("[health]\ncommand = []\n"), "health.command", "non-empty list"),
-    ("command not strings", edit('[health]\ncommand = ["check", 3]\n'), "health.command[1]",
-     "expected a string"),
-    ("command string", edit('[health]\ncommand = "check --all"\n'), "health.command",
-     "expected a array, found string"),
-    ("echo no AE", edit('[health]\ndicom_echo = "127.0.0.1:11112"\n'), "health.dicom_echo", "AETITLE@host:port"),
-    ("echo long AE", edit('[health]\ndicom_echo = "ABCDEFGHIJKLMNOPQ@127.0.0.1:11112"\n'), "health.dicom_echo",
-     "1 to 16"),
+    (
+        "command not strings",
+        edit('[health]\ncommand = ["check", 3]\n'),
+        "health.command[1]",
+        "expected a string",
+    ),
+    (
+        "command string",
+        edit('[health]\ncommand = "check --all"\n'),
+        "health.command",
+        "expected a array, found string",
+    ),
+    (
+        "echo no AE",
+        edit('[health]\ndicom_echo = "127.0.0.1:11112"\n'),
+        "health.dicom_echo",
+        "AETITLE@host:port",
+    ),
+    (
+        "echo long AE",
+        edit('[health]\ndicom_echo = "ABCDEFGHIJKLMNOPQ@127.0.0.1:11112"\n'),
+        "health.dicom_echo",
+        "1 to 16",
+    ),
     ("echo empty AE", edit('[health]\ndicom_echo = "@127.0.0.1:11112"\n'), "health.dicom_echo", "1 to 16"),
     ("echo no port", edit('[health]\ndicom_echo = "PIPE@127.0.0.1"\n'), "health.dicom_echo", "host:port"),
     # hooks
-    ("hook flat list", edit('[hooks]\npre_restart = ["make", "install"]\n'), "hooks.pre_restart[0]",
-     "list of strings"),
+    (
+        "hook flat list",
+        edit('[hooks]\npre_restart = ["make", "install"]\n'),
+        "hooks.pre_restart[0]",
+        "list of strings",
+    ),
     ("hook empty argv", edit("[hooks]\npost_deploy = [[]]\n"), "hooks.post_deploy[0]", "non-empty list"),
-    ("hook empty program", edit('[hooks]\non_failure = [["", "x"]]\n'), "hooks.on_failure[0][0]",
-     "must not be empty"),
-    ("hook arg type", edit('[hooks]\npre_restart = [["make", 1]]\n'), "hooks.pre_restart[0][1]",
-     "found integer"),
+    (
+        "hook empty program",
+        edit('[hooks]\non_failure = [["", "x"]]\n'),
+        "hooks.on_failure[0][0]",
+        "must not be empty",
+    ),
+    (
+        "hook arg type",
+        edit('[hooks]\npre_restart = [["make", 1]]\n'),
+        "hooks.pre_restart[0][1]",
+        "found integer",
+    ),
     ("hook timeout", edit('[hooks]\ntimeout = "forever"\n'), "hooks.timeout", "not a duration"),
     # schedule and state
     ("cron fields", edit('[schedule]\ncron = "* * * *"\n'), "schedule.cron", "5-field"),
     ("cron value", edit('[schedule]\ncron = "61 * * * *"\n'), "schedule.cron", "5-field"),
-    ("cron and interval", edit('[schedule]\ninterval = "5m"\ncron = "*/5 * * * *"\n'), "schedule.cron",
-     "alternatives"),
+    (
+        "cron and interval",
+        edit('[schedule]\ninterval = "5m"\ncron = "*/5 * * * *"\n'),
+        "schedule.cron",
+        "alternatives",
+    ),
     ("state dir relative", edit('[state]\ndir = "state"\n'), "state.dir", "absolute path"),
     # python
-    ("python without requirements", edit('[python]\nkeep = 2\n'), "python.requirements", "missing required"),
-    ("requirements outside the tree", edit('[python]\nrequirements = "../r.txt"\n'), "python.requirements",
-     "stays inside it"),
-    ("venv in .git", edit('[python]\nrequirements = "r.txt"\nvenv = ".git/venv"\n'), "python.venv", "inside .git"),
-    ("python relative", edit('[python]\nrequirements = "r.txt"\npython = "python3"\n'), "python.python",
-     "absolute path"),
+    ("python without requirements", edit("[python]\nkeep = 2\n"), "python.requirements", "missing required"),
+    (
+        "requirements outside the tree",
+        edit('[python]\nrequirements = "../r.txt"\n'),
+        "python.requirements",
+        "stays inside it",
+    ),
+    (
+        "venv in .git",
+        edit('[python]\nrequirements = "r.txt"\nvenv = ".git/venv"\n'),
+        "python.venv",
+        "inside .git",
+    ),
+    (
+        "python relative",
+        edit('[python]\nrequirements = "r.txt"\npython = "python3"\n'),
+        "python.python",
+        "absolute path",
+    ),
     ("keep negative", edit('[python]\nrequirements = "r.txt"\nkeep = -1\n'), "python.keep", ">= 0"),
-    ("keep as string", edit('[python]\nrequirements = "r.txt"\nkeep = "3"\n'), "python.keep", "expected a integer"),
-    ("compile as string", edit('[python]\nrequirements = "r.txt"\ncompile_bytecode = "yes"\n'),
-     "python.compile_bytecode", "expected a boolean"),
+    (
+        "keep as string",
+        edit('[python]\nrequirements = "r.txt"\nkeep = "3"\n'),
+        "python.keep",
+        "expected a integer",
+    ),
+    (
+        "compile as string",
+        edit('[python]\nrequirements = "r.txt"\ncompile_bytecode = "yes"\n'),
+        "python.compile_bytecode",
+        "expected a boolean",
+    ),
 ]
 
 
@@ -342,7 +509,12 @@ def test_invalid_config_names_file_and_key(tmp_path, text, key, expected):
 def test_python_defaults(tmp_path):
     cfg = load_config(write(tmp_path, MINIMAL + '\n[python]\nrequirements = "requirements.txt"\n'))
     py = cfg.python
-    assert (py.requirements, py.venv, py.python, py.keep) == ("requirements.txt", "venv", Path("/usr/bin/python3"), 3)
+    assert (py.requirements, py.venv, py.python, py.keep) == (
+        "requirements.txt",
+        "venv",
+        Path("/usr/bin/python3"),
+        3,
+    )
     assert py.compile_bytecode is False and py.timeout == 900
     assert py.envs_dir(cfg.repo.path) == Path("/opt/pipeline.envs")
     assert load_config(write(tmp_path, MINIMAL)).python is None
@@ -367,6 +539,7 @@ def test_env_values_never_appear_in_errors(tmp_path):
 
 
 # --- reading the file --------------------------------------------------------------------------
+
 
 def test_toml_syntax_error_names_file_line_and_column(tmp_path):
     path = write(tmp_path, MINIMAL + "[health]\ntimeout = \n")
@@ -399,6 +572,7 @@ def test_not_utf8(tmp_path):
 # machine running the tests. Each example is loaded twice: as shipped (it loads when that user and
 # group exist, and otherwise fails on service.owner and nothing else), and with the owner line
 # replaced by "root:root", which must load everywhere.
+
 
 def _owner_exists(owner: str) -> bool:
     try:

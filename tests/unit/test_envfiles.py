@@ -20,6 +20,7 @@ def _read(tmp_path: Path, content: str | bytes, display: str = "deploy/prod.env"
 
 # ---- dotenv syntax --------------------------------------------------------------------------------
 
+
 def test_plain_assignments_with_lines(tmp_path):
     assert _read(tmp_path, "A=1\nB=two words\n") == [("A", "1", 1), ("B", "two words", 2)]
 
@@ -55,7 +56,11 @@ def test_unquoted_value_whitespace_trimmed(tmp_path):
 
 
 def test_crlf_file(tmp_path):
-    assert _read(tmp_path, b'A=1\r\nB="x\r\ny"\r\nC=3\r\n') == [("A", "1", 1), ("B", "x\ny", 2), ("C", "3", 4)]
+    assert _read(tmp_path, b'A=1\r\nB="x\r\ny"\r\nC=3\r\n') == [
+        ("A", "1", 1),
+        ("B", "x\ny", 2),
+        ("C", "3", 4),
+    ]
 
 
 def test_utf8_and_bom(tmp_path):
@@ -72,6 +77,7 @@ def test_empty_file(tmp_path):
 
 
 # ---- errors: file and line, the variable when known, never the value -------------------------------
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(EnvError, match=r"^deploy/missing\.env: env file not found$"):
@@ -112,8 +118,9 @@ def test_unparsable_line_without_a_name(tmp_path):
     assert "oops-value" not in str(err.value)
 
 
-@pytest.mark.parametrize("line, name", [("A-B=1", "A-B"), ("1A=1", "1A"), ("A.B=1", "A.B"),
-                                        ("'A B'=1", "A B"), ("ÄB=1", "ÄB")])
+@pytest.mark.parametrize(
+    "line, name", [("A-B=1", "A-B"), ("1A=1", "1A"), ("A.B=1", "A.B"), ("'A B'=1", "A B"), ("ÄB=1", "ÄB")]
+)
 def test_invalid_names(tmp_path, line, name):
     with pytest.raises(EnvError) as err:
         _read(tmp_path, f"OK=1\n{line}\n")
@@ -139,6 +146,7 @@ def test_nul_in_value(tmp_path):
 
 # ---- precedence --------------------------------------------------------------------------------
 
+
 def test_merge_later_wins_first_position_kept():
     files = [
         ("a.env", [("A", "a1", 1), ("B", "b1", 2), ("C", "c1", 3)]),
@@ -146,8 +154,14 @@ def test_merge_later_wins_first_position_kept():
     ]
     secrets = [("s.env.enc", [("C", "c-secret", 1), ("E", "e-secret", 2)])]
     merged = merge_environment(files + secrets, {"A": "a-var", "F": "f-var"})
-    assert merged == [("A", "a-var"), ("B", "b2"), ("C", "c-secret"), ("D", "d2"),
-                      ("E", "e-secret"), ("F", "f-var")]
+    assert merged == [
+        ("A", "a-var"),
+        ("B", "b2"),
+        ("C", "c-secret"),
+        ("D", "d2"),
+        ("E", "e-secret"),
+        ("F", "f-var"),
+    ]
 
 
 def test_merge_duplicates_within_one_file():

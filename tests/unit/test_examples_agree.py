@@ -34,6 +34,7 @@ def load(tmp_path):
         path = tmp_path / example.name
         path.write_text(text)
         return load_config(path), example.read_text()
+
     return loader
 
 

@@ -8,10 +8,20 @@ from syncd.journal import Entry, Journal, encode
 
 
 def test_a_journal_with_fields_an_older_syncd_wrote_still_loads(tmp_path):
-    old = {"previous": "a" * 40, "target": "b" * 40, "branch": "local", "upstream": "c" * 40, "trigger": "cli",
-           "started": "2026-11-24T10:00:00+00:00", "dropin_path": "/etc/systemd/system/x.service.d/50-syncd.conf",
-           "dropin_previous_b64": encode(b"[Service]\n"), "dropin_previous_existed": True,
-           "dropin_previous_had_secrets": False, "phase": "restarting", "notes": []}
+    old = {
+        "previous": "a" * 40,
+        "target": "b" * 40,
+        "branch": "local",
+        "upstream": "c" * 40,
+        "trigger": "cli",
+        "started": "2026-11-24T10:00:00+00:00",
+        "dropin_path": "/etc/systemd/system/x.service.d/50-syncd.conf",
+        "dropin_previous_b64": encode(b"[Service]\n"),
+        "dropin_previous_existed": True,
+        "dropin_previous_had_secrets": False,
+        "phase": "restarting",
+        "notes": [],
+    }
     (tmp_path / "journal.json").write_text(json.dumps(old))
     entry = Journal(tmp_path).load()
     assert entry is not None and entry.phase == "restarting" and entry.dropin_previous == b"[Service]\n"
@@ -19,9 +29,17 @@ def test_a_journal_with_fields_an_older_syncd_wrote_still_loads(tmp_path):
 
 def test_write_then_load_round_trips(tmp_path):
     journal = Journal(tmp_path)
-    entry = Entry(previous="a" * 40, target=None, branch="master", upstream=None, trigger="daemon",
-                  started="2026-12-02T08:00:00+00:00", dropin_path="/x.conf", dropin_previous_b64=None,
-                  dropin_previous_had_secrets=True)
+    entry = Entry(
+        previous="a" * 40,
+        target=None,
+        branch="master",
+        upstream=None,
+        trigger="daemon",
+        started="2026-12-02T08:00:00+00:00",
+        dropin_path="/x.conf",
+        dropin_previous_b64=None,
+        dropin_previous_had_secrets=True,
+    )
     journal.write(entry)
     assert journal.load() == entry
     journal.clear()

@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from syncd.errors import SecretsError, UsageError
-from syncd.secrets import (format as fmt, key_recipient, load_file, plain, read_secrets, recipients_of,
-                           seal_value)
+from syncd.secrets import (
+    format as fmt,
+    key_recipient,
+    load_file,
+    plain,
+    read_secrets,
+    recipients_of,
+    seal_value,
+)
 from syncd.secrets.files import write_atomic
 from syncd.secrets.keys import decode_recipient, generate_key_file
 
@@ -53,8 +60,15 @@ def line_of(path: Path, name: str) -> int:
     raise AssertionError(name)
 
 
-def assert_rejected(path: Path, key: Path, number: int, name: str | None, *, display: str = "deploy/x.env.enc",
-                    secret: str | None = None) -> str:
+def assert_rejected(
+    path: Path,
+    key: Path,
+    number: int,
+    name: str | None,
+    *,
+    display: str = "deploy/x.env.enc",
+    secret: str | None = None,
+) -> str:
     with pytest.raises(SecretsError) as info:
         read_secrets(path, key, display=display)
     message = str(info.value)
@@ -119,8 +133,14 @@ def test_crlf_checkout_still_reads(tmp_path, keys):
 def test_plain_text_round_trips_every_value():
     assert plain.parse(plain.dump(VALUES)) == VALUES
     assert plain.parse('A=rest of line  \n# c\n\nB="x\\"y\\\\"\n') == {"A": "rest of line  ", "B": 'x"y\\'}
-    for bad, where in (('A="open\n', 1), ("nonsense\n", 1), ('\nA="\\q"\n', 2), ("A=1\nA=2\n", 2),
-                       ('A="x" tail\n', 1), ("1A=x\n", 1)):
+    for bad, where in (
+        ('A="open\n', 1),
+        ("nonsense\n", 1),
+        ('\nA="\\q"\n', 2),
+        ("A=1\nA=2\n", 2),
+        ('A="x" tail\n', 1),
+        ("1A=x\n", 1),
+    ):
         with pytest.raises(plain.PlainError) as info:
             plain.parse(bad)
         assert info.value.line == where
@@ -133,8 +153,12 @@ SECRET = "s3cr3t-" + pysecrets.token_hex(24)
 
 @pytest.fixture
 def prod(tmp_path, keys):
-    return make_file(tmp_path / "prod.env.enc", "production", [keys["p"][1], keys["r"][1]],
-                     {"FIRST": "one", "DB_PASSWORD": SECRET, "LAST": "three"})
+    return make_file(
+        tmp_path / "prod.env.enc",
+        "production",
+        [keys["p"][1], keys["r"][1]],
+        {"FIRST": "one", "DB_PASSWORD": SECRET, "LAST": "three"},
+    )
 
 
 def test_wrong_key_is_rejected(prod, keys):
@@ -160,7 +184,7 @@ def test_flipped_byte_is_rejected(prod, keys):
     def flip(line: str) -> str:
         name, _, rest = line.partition("=")
         i = len(rest) // 4  # inside the first sealed copy (the production key's)
-        return f"{name}={rest[:i]}{'A' if rest[i] != 'A' else 'B'}{rest[i + 1:]}"
+        return f"{name}={rest[:i]}{'A' if rest[i] != 'A' else 'B'}{rest[i + 1 :]}"
 
     _rewrite_line(prod, "DB_PASSWORD", flip)
     assert_rejected(prod, keys["p"][0], line_of(prod, "DB_PASSWORD"), "DB_PASSWORD", secret=SECRET)

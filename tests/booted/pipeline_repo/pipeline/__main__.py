@@ -26,7 +26,9 @@ report = {
     "version": version,
     "pid": os.getpid(),
     "env": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in os.environ.items()},
-    "credentials": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in creds.iterdir()} if creds else {},
+    "credentials": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in creds.iterdir()}
+    if creds
+    else {},
 }
 (state / "report.json").write_text(json.dumps(report))
 
