@@ -16,6 +16,16 @@ from syncd.tools.usermanager import start_private
 TEST_USER = os.environ.get("SYNCD_TEST_USER", "syncd-test")
 
 
+def pytest_collection_modifyitems(items):
+    """Mark each test by the kind it is (by folder), so `pytest -m unit` or `-m "not booted"` picks."""
+    for item in items:
+        path = str(item.fspath)
+        if "/tests/unit/" in path:
+            item.add_marker(pytest.mark.unit)
+        elif "/tests/booted/" not in path:
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture(scope="session")
 def user_manager():
     """A private `systemd --user`, its XDG dirs exported to this process and its children."""

@@ -15,6 +15,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from syncd.errors import ToolError
+from syncd.tools.git import Git
+from syncd.tools.systemctl import Systemctl
+
 APP = textwrap.dedent("""\
     import os, sys, time
     version = open("VERSION").read().strip()
@@ -36,56 +40,46 @@ def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
-def sh(argv, cwd=None, env=None) -> str:
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"demo: {' '.join(map(str, argv))} failed:\n{proc.stderr}")
-    return proc.stdout.strip()
-
-
 def run(args) -> int:
     from syncd.tools import usermanager
+    from syncd.tools.systemctl import Systemctl
 
     base = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
     manager = None
-    env = dict(os.environ)
-    if not usermanager.reachable(env):
+    if not usermanager.reachable():
         say("no systemd user manager reachable: starting a private one")
         manager = usermanager.start_private(base / "systemd")
-        env.update(manager.env)
-    env.setdefault("XDG_CONFIG_HOME", str(Path.home() / ".config"))
+        os.environ.update(manager.env)  # this process and the `syncd` it runs talk to that manager
+    os.environ.setdefault("XDG_CONFIG_HOME", str(Path.home() / ".config"))
+    systemctl = Systemctl("user")
     unit = f"syncd-demo-{os.getpid()}.service"
-    unit_dir = Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user"
     try:
-        return _demo(base, env, unit, unit_dir)
+        return _demo(base, systemctl, unit)
+    except ToolError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
     finally:
-        subprocess.run(["systemctl", "--user", "stop", unit], env=env, capture_output=True)
+        systemctl.stop(unit)
         if not args.keep:
-            (unit_dir / unit).unlink(missing_ok=True)
-            shutil.rmtree(unit_dir / f"{unit}.d", ignore_errors=True)
-            subprocess.run(["systemctl", "--user", "daemon-reload"], env=env, capture_output=True)
+            (systemctl.unit_dir() / unit).unlink(missing_ok=True)
+            shutil.rmtree(systemctl.dropin_dir(unit), ignore_errors=True)
+            systemctl.run("daemon-reload", check=False)
             if manager:
                 manager.stop()
             shutil.rmtree(base, ignore_errors=True)
         else:
-            print(f"\nkept {base} and {unit_dir / unit}")
+            print(f"\nkept {base} and {systemctl.unit_dir() / unit}")
 
 
-def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
-    dev_env = dict(
-        env,
-        GIT_AUTHOR_NAME="Dev",
-        GIT_AUTHOR_EMAIL="dev@example.org",
-        GIT_COMMITTER_NAME="Dev",
-        GIT_COMMITTER_EMAIL="dev@example.org",
-        GIT_CONFIG_NOSYSTEM="1",
-        HOME=str(base),
-    )
+def _demo(base: Path, systemctl: Systemctl, unit: str) -> int:
     origin, dev, tree = base / "origin.git", base / "dev", base / "pipeline"
     say(f"a pipeline repo: origin {origin}, a developer clone, the server's tree {tree}")
-    sh(["git", "init", "-q", "--bare", "--initial-branch=master", str(origin)], env=dev_env)
-    sh(["git", "clone", "-q", str(origin), str(dev)], env=dev_env)
-    sh(["git", "checkout", "-q", "-b", "master"], cwd=dev, env=dev_env)
+    # git as whoever runs the demo (the tools' fences: no hooks, no prompts), as a developer "Dev"
+    here = Git(base, None, committer="Dev <dev@example.org>")
+    here.init_bare(origin, "master")
+    here.clone(str(origin), dev)
+    developer = Git(dev, None, committer="Dev <dev@example.org>")
+    developer.new_branch("master")
     (dev / "pipeline.py").write_text(APP)
     (dev / "VERSION").write_text("v1\n")
     (dev / "production.env").write_text("GREETING=hello from v1\n")
@@ -93,22 +87,21 @@ def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
     def push(message: str, **files: str) -> None:
         for name, text in files.items():
             (dev / name).write_text(text)
-        sh(["git", "add", "-A"], cwd=dev, env=dev_env)
-        sh(["git", "commit", "-q", "-m", message], cwd=dev, env=dev_env)
-        sh(["git", "push", "-q", "origin", "HEAD:master"], cwd=dev, env=dev_env)
+        developer.commit_all(message)
+        developer.push("origin", "HEAD:master")
         print(f"developer pushed: {message}")
 
     push("v1: first version")
-    sh(["git", "clone", "-q", str(origin), str(tree)], env=dev_env)
-    sh(["git", "checkout", "-q", "-b", "local"], cwd=tree, env=dev_env)
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    (unit_dir / unit).write_text(
+    here.clone(str(origin), tree)
+    Git(tree, None, committer="Dev <dev@example.org>").new_branch("local")
+    systemctl.unit_dir().mkdir(parents=True, exist_ok=True)
+    (systemctl.unit_dir() / unit).write_text(
         f"[Unit]\nDescription=syncd demo pipeline\n\n[Service]\n"
         f"ExecStart={sys.executable} {tree}/pipeline.py\nWorkingDirectory={tree}\n"
         "Restart=on-failure\nRestartSec=0.2\n"
     )
-    sh(["systemctl", "--user", "daemon-reload"], env=env)
-    sh(["systemctl", "--user", "start", unit], env=env)
+    systemctl.daemon_reload()
+    systemctl.start(unit)
     config = base / "syncd.toml"
     config.write_text(
         textwrap.dedent(f'''\
@@ -137,21 +130,22 @@ def _demo(base: Path, env: dict, unit: str, unit_dir: Path) -> int:
 
     def syncd(*argv: str) -> int:
         print(f"$ syncd {' '.join(argv)}", flush=True)
-        return subprocess.run(
-            [sys.executable, "-m", "syncd", "--config", str(config), *argv], env=env
-        ).returncode
+        return subprocess.run([sys.executable, "-m", "syncd", "--config", str(config), *argv]).returncode
+
+    def show(*props: str) -> str:
+        return "\n".join(f"{k}={v}" for k, v in systemctl.show(unit, *props).items())
 
     say("first sync: adopt what runs, install the drop-in")
     syncd("sync")
     say("a push: v2 is merged into `local`, the environment rewritten, the unit restarted and judged")
     push("v2: better pipeline", VERSION="v2\n", **{"production.env": "GREETING=hello from v2\n"})
     code = syncd("sync")
-    print(sh(["systemctl", "--user", "show", unit, "-p", "Environment"], env=env))
+    print(show("Environment"))
     say("a broken push: v3 crashes on start, so syncd rolls all of it back to v2 and quarantines v3")
     push("v3: broken", VERSION="broken-v3\n")
     bad = syncd("sync")
     time.sleep(0.3)
-    print(sh(["systemctl", "--user", "show", unit, "-p", "ActiveState", "-p", "SubState"], env=env))
+    print(show("ActiveState", "SubState"))
     print(f"VERSION in the tree: {(tree / 'VERSION').read_text().strip()}")
     say("status and history")
     syncd("status")

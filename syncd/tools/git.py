@@ -301,6 +301,15 @@ class Git:
     def switch(self, branch: str) -> None:
         self.run("checkout", "--quiet", branch, umask=0o002)
 
+    # -- a developer's side (syncd demo) -------------------------------------------------------
+    def commit_all(self, message: str) -> None:
+        """Commit every change in the tree (as the committer this Git was made with)."""
+        self.run("add", "--all")
+        self.run("commit", "--quiet", "--message", message)
+
+    def push(self, remote: str, refspec: str) -> None:
+        self.run("push", "--quiet", remote, refspec, timeout=self.fetch_timeout)
+
     def ls_remote(self, remote: str, branch: str, timeout: float = 60) -> runas.Completed:
         return self.run(
             "ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout

@@ -44,6 +44,13 @@ class Systemctl:
         """Returns when the restart job has finished; raises ToolError when it failed."""
         self.run("restart", unit, timeout=timeout)
 
+    def start(self, unit: str) -> None:
+        self.run("start", unit)
+
+    def stop(self, unit: str) -> None:
+        """Stop the unit; a unit that is not loaded is not an error."""
+        self.run("stop", unit, check=False)
+
     def reset_failed(self, unit: str) -> None:
         self.run("reset-failed", unit, check=False)
 
