@@ -22,13 +22,14 @@ merge may have created them); the root itself is never touched.
 from __future__ import annotations
 
 import errno
-import grp
 import os
-import pwd
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# The one owner parser; `chown.parse_owner` is the name its callers (deploy, doctor, tests) use.
+from syncd.config.values import parse_owner  # noqa: F401
 
 _WALK = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -78,38 +79,6 @@ class ChownReport:
             if count:
                 parts.append(f"{count} {what}")
         return ", ".join(parts)
-
-
-def parse_owner(owner: str) -> tuple[int, int]:
-    """ "user" or "user:group" (names or numeric ids) -> (uid, gid); group defaults to the user's primary group."""
-    if not isinstance(owner, str) or not owner.strip():
-        raise ValueError('owner must be "user" or "user:group"')
-    user, sep, group = owner.partition(":")
-    if not user:
-        raise ValueError(f'owner {owner!r} has no user (expected "user" or "user:group")')
-    try:
-        entry = pwd.getpwnam(user)
-        uid, primary_gid = entry.pw_uid, entry.pw_gid
-    except KeyError:
-        if not user.isdigit():
-            raise ValueError(f"owner {owner!r}: no such user {user!r}") from None
-        uid = int(user)
-        try:
-            primary_gid = pwd.getpwuid(uid).pw_gid
-        except KeyError:
-            primary_gid = None
-    if not group:
-        if primary_gid is None:
-            raise ValueError(
-                f'owner {owner!r}: user id {uid} has no passwd entry, so no primary group; write "uid:gid"'
-            )
-        return uid, primary_gid
-    try:
-        return uid, grp.getgrnam(group).gr_gid
-    except KeyError:
-        if group.isdigit():
-            return uid, int(group)
-        raise ValueError(f"owner {owner!r}: no such group {group!r}") from None
 
 
 def _components(relpath: str) -> list[str] | None:

@@ -20,6 +20,6 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def printable(text, *, keep_newlines: bool = False) -> str:
+def printable(text: object, *, keep_newlines: bool = False) -> str:
     """`text` with every control character escaped (newlines kept when asked, e.g. for a drop-in)."""
     return (_UNSAFE_KEEPING_LINES if keep_newlines else _UNSAFE).sub(_escape, str(text))

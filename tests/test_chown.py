@@ -277,7 +277,8 @@ def test_summary_mentions_skips(layout, owner):
 
 def test_parse_owner_user_defaults_to_primary_group(service_user):
     assert parse_owner(service_user.pw_name) == (service_user.pw_uid, service_user.pw_gid)
-    assert parse_owner(service_user.pw_name + ":") == (service_user.pw_uid, service_user.pw_gid)
+    with pytest.raises(ValueError, match="user:group"):  # as the config says (the one parser, issue 14)
+        parse_owner(service_user.pw_name + ":")
 
 
 def test_parse_owner_user_and_group(service_user):
@@ -304,9 +305,9 @@ def test_parse_owner_numeric_without_passwd_entry_needs_group():
     "owner, message",
     [
         ("", "user:group"),
-        (":root", "has no user"),
-        ("no-such-user-syncd", "no such user 'no-such-user-syncd'"),
-        ("root:no-such-group-syncd", "no such group 'no-such-group-syncd'"),
+        (":root", "user:group"),
+        ("no-such-user-syncd", "no user named 'no-such-user-syncd'"),
+        ("root:no-such-group-syncd", "no group named 'no-such-group-syncd'"),
     ],
 )
 def test_parse_owner_errors(owner, message):

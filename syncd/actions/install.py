@@ -769,7 +769,7 @@ def steps_for(ctx: Ctx) -> list[Callable[[Ctx], Step | None]]:
 
 def answers_from(args) -> Answers:
     """Every argument checked before anything is looked at or changed (exit 2 naming what is wrong)."""
-    from syncd.config import _bad_ref_name
+    from syncd.config import bad_ref_name
 
     name = args.name
     if not NAME.match(name):
@@ -788,7 +788,7 @@ def answers_from(args) -> Answers:
         if path is not None and (not path.is_absolute() or ".." in path.parts or str(path) == "/"):
             raise UsageError(f'{what} {path}: expected an absolute path without ".."')
     for what, branch in (("--branch", args.branch), ("--local-branch", args.local_branch)):
-        reason = branch is not None and _bad_ref_name(branch)
+        reason = branch is not None and bad_ref_name(branch)
         if reason:
             raise UsageError(f"{what} {branch!r}: not a valid branch name: {reason}")
     if args.local_branch == args.branch:

@@ -103,9 +103,9 @@ def _write(secrets, path: Path) -> None:
 
 
 def _check_name(name: str) -> None:
-    from syncd.secrets.format import valid_name
+    from syncd.config.values import is_env_name
 
-    if not valid_name(name):
+    if not is_env_name(name):
         raise UsageError(f"invalid variable name {name!r}: must match [A-Za-z_][A-Za-z0-9_]*")
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from syncd.config.values import parse_dicom_target, parse_host_port
 
 UNPRIVILEGED_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
 
@@ -11,10 +12,12 @@ UNPRIVILEGED_START = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
 def ports_of(cfg) -> list[int]:
     found = set()
     health = cfg.health
-    for address in (health.tcp, health.dicom_echo.rpartition("@")[2] if health.dicom_echo else None):
-        m = re.search(r":(\d+)\Z", address or "")
-        if m:
-            found.add(int(m.group(1)))
+    for parse, value in ((parse_host_port, health.tcp), (parse_dicom_target, health.dicom_echo)):
+        try:
+            if value:
+                found.add(parse(value)[-1])
+        except ValueError:  # a config that loaded has none; a hand-made one in a test may
+            pass
     drain = getattr(cfg, "drain", None)
     if drain is not None and getattr(drain, "port", None):
         found.add(int(drain.port))

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from syncd.gate import drain, windows
+
+if TYPE_CHECKING:
+    from syncd.config import Config
+    from syncd.runas import Identity
 
 
 @dataclass
@@ -19,11 +24,11 @@ class Verdict:
     note: str | None = None  # said once when max_wait passed and the deploy goes ahead
 
 
-def configured(cfg) -> bool:
+def configured(cfg: Config) -> bool:
     return bool(cfg.schedule.windows or cfg.drain.port is not None or cfg.drain.command)
 
 
-def check(cfg, owner, busy_since: float | None, now: float | None = None) -> Verdict:
+def check(cfg: Config, owner: Identity, busy_since: float | None, now: float | None = None) -> Verdict:
     """The gate as it stands now; `busy_since` carries the wait across syncs (a newer push included)."""
     now = time.time() if now is None else now
     if not windows.inside(cfg.schedule.windows):

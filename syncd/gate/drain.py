@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd import log, runas
+
+if TYPE_CHECKING:
+    from syncd.config import Config
+    from syncd.runas import Identity
 
 COMMAND_TIMEOUT = 30.0  # seconds: a drain.command that says nothing by then counts as "busy"
 TCP_ESTABLISHED = "01"
 _LOG = log.get("drain")
 
 
-def established_on_port(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -> int:
+def established_on_port(port: int, tables: tuple[str, ...] = ("/proc/net/tcp", "/proc/net/tcp6")) -> int:
     """Connections in state ESTABLISHED whose local port is `port` (IPv4 and IPv6)."""
     count = 0
     for table in tables:
@@ -33,7 +38,7 @@ def established_on_port(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -
     return count
 
 
-def command_says_busy(argv: tuple[str, ...], owner, cwd: Path) -> tuple[bool, str]:
+def command_says_busy(argv: tuple[str, ...], owner: Identity, cwd: Path) -> tuple[bool, str]:
     """Run drain.command as the owner in repo.path: exit 0 means busy. Returns (busy, how it answered)."""
     try:
         proc = runas.spawn(owner, argv, cwd=cwd)  # the owner's ids and groups, minimal environment
@@ -49,7 +54,7 @@ def command_says_busy(argv: tuple[str, ...], owner, cwd: Path) -> tuple[bool, st
     return False, f"drain.command exited {proc.returncode}: idle"
 
 
-def busy_cause(cfg, owner) -> str | None:
+def busy_cause(cfg: Config, owner: Identity) -> str | None:
     """Why the pipeline is busy now, or None when it is idle (or no [drain] is configured)."""
     drain = cfg.drain
     if drain.port is not None:

@@ -11,6 +11,8 @@ import socket
 import struct
 import time
 
+from syncd.config.values import is_ae_title
+
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
@@ -76,13 +78,6 @@ class EchoFailed(Exception):
 
 class _PeerEnded(EchoFailed):
     """The peer already ended the association (A-ASSOCIATE-RJ, A-ABORT): no abort to send."""
-
-
-def valid_ae_title(title: str) -> bool:
-    """1-16 characters of the default repertoire, no backslash or control characters, not blank."""
-    return (
-        0 < len(title) <= 16 and title.strip() != "" and all(32 <= ord(c) < 127 and c != "\\" for c in title)
-    )
 
 
 # --- encoding ----------------------------------------------------------------------------------
@@ -307,7 +302,7 @@ def c_echo(
     called_ae: str, host: str, port: int, *, timeout: float = 5.0, calling_ae: str = CALLING_AE
 ) -> None:
     """Associate, C-ECHO, release. Returns on Status 0x0000; raises EchoFailed otherwise."""
-    if not valid_ae_title(called_ae) or not valid_ae_title(calling_ae):
+    if not is_ae_title(called_ae) or not is_ae_title(calling_ae):
         raise EchoFailed("invalid AE title")
     deadline = time.monotonic() + timeout
     try:

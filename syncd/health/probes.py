@@ -17,6 +17,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from syncd import runas
+from syncd.config.values import parse_dicom_target, parse_host_port
 from syncd.health import dicom
 
 ATTEMPT_TIMEOUT = 2.0  # tcp and http: a healthy local service answers well within this
@@ -27,28 +28,6 @@ DICOM_ATTEMPT_TIMEOUT = 5.0
 class Probe:
     name: str  # "tcp", "http", "command", "dicom_echo"
     check: Callable[[float], str | None]  # timeout -> None (passed) or a reason
-
-
-def parse_host_port(text: str) -> tuple[str, int]:
-    """ "host:port" or "[v6addr]:port" -> (host, port); ValueError when malformed."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("expected host:port")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError("an IPv6 address must be written [addr]:port")
-    if not host:
-        raise ValueError("expected host:port")
-    return host, int(port)
-
-
-def parse_dicom_target(text: str) -> tuple[str, str, int]:
-    """ "AET@host:port" -> (ae_title, host, port); ValueError when malformed."""
-    ae_title, sep, address = text.rpartition("@")
-    if not sep or not dicom.valid_ae_title(ae_title):
-        raise ValueError("expected AET@host:port with an AE title of 1-16 characters")
-    return (ae_title, *parse_host_port(address))
 
 
 def _oserror(e: OSError) -> str:

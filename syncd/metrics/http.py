@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from syncd.config.values import parse_host_port
 from syncd.metrics.collect import registry_for
 
 
@@ -9,11 +10,9 @@ class MetricsServer:
     def __init__(self, cfg):
         from prometheus_client import start_http_server
 
-        host, _, port = cfg.metrics.listen.rpartition(":")
+        host, port = parse_host_port(cfg.metrics.listen)
         self.address = cfg.metrics.listen
-        self._server, self._thread = start_http_server(
-            int(port), addr=host.strip("[]"), registry=registry_for(cfg)
-        )
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry_for(cfg))
 
     def close(self) -> None:
         self._server.shutdown()

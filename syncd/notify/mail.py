@@ -23,8 +23,10 @@ def describe(cfg) -> str:
 
 def send(cfg, msg: EmailMessage, timeout: float) -> None:
     if cfg.smtp:
-        host, _, port = cfg.smtp.rpartition(":")
-        with smtplib.SMTP(host.strip("[]"), int(port), timeout=timeout) as smtp:
+        from syncd.config.values import parse_host_port
+
+        host, port = parse_host_port(cfg.smtp)
+        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
             smtp.send_message(msg)
     else:
         from syncd.tools.sendmail import sendmail

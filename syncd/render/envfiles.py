@@ -11,11 +11,12 @@ import io
 import re
 from pathlib import Path
 
+from syncd.config.values import ENV_NAME_PATTERN
 from syncd.errors import EnvError
 from syncd.render.quoting import check_env_value, validate_env_name
 
 # A line that at least starts like an assignment: lets an error name the variable.
-_ASSIGNMENT_START = re.compile(r"[^\S\r\n]*(?:export[^\S\r\n]+)?([A-Za-z_][A-Za-z0-9_]*)[^\S\r\n]*=")
+_ASSIGNMENT_START = re.compile(rf"[^\S\r\n]*(?:export[^\S\r\n]+)?({ENV_NAME_PATTERN})[^\S\r\n]*=")
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 
 

@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterable
 
+from syncd.config.values import is_env_name as validate_env_name  # its callers' name
 from syncd.errors import EnvError
 
 HEADER = "# Managed by syncd: this file is rewritten on every deploy; edits here are lost."
@@ -25,15 +26,9 @@ HEADER = "# Managed by syncd: this file is rewritten on every deploy; edits here
 # systemd's src/basic/def.h; read_line() refuses a line of LONG_LINE_MAX bytes or more.
 LONG_LINE_MAX = 1024 * 1024
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 # Everything that needs an escape: backslash, quote, the C0 controls and DEL.
 _NEEDS_ESCAPE = re.compile(r'[\\"\x00-\x1f\x7f]')
-
-
-def validate_env_name(name: str) -> bool:
-    """systemd's (and POSIX shells') rule: letters, digits and `_`, not starting with a digit."""
-    return isinstance(name, str) and _NAME.match(name) is not None
 
 
 def _max_exec_string() -> int:

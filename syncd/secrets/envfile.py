@@ -10,7 +10,7 @@ tests/test_secrets_delivery.py checks this against a real unit.
 
 from __future__ import annotations
 
-from syncd.secrets.format import valid_name
+from syncd.config.values import is_env_name
 
 _ESCAPE = {c: "\\" + c for c in '"\\`$'}
 
@@ -23,7 +23,7 @@ def environment_file_bytes(values: dict[str, str]) -> bytes:
     """NAME="escaped value" lines, in the given order. ValueError for a bad name or a NUL."""
     out = ["# Written by syncd; do not edit (values come from the encrypted secrets files).\n"]
     for name, value in values.items():
-        if not valid_name(name):
+        if not is_env_name(name):
             raise ValueError(f"invalid environment variable name {name!r}")
         if "\0" in value:
             raise ValueError(f"the value of {name} contains a NUL character")

@@ -16,20 +16,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from syncd.config.values import is_env_name
 from syncd.errors import SecretsError
 from syncd.secrets import keys
 from syncd.secrets.crypto import MIN_SEALED_LEN
 
 FORMAT_LINE = "#: syncd-secrets 1"
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _VERSION_RE = re.compile(r"(v[0-9]{1,4}):")
 _DIRECTIVE_RE = re.compile(r"#:[ \t]+([a-z-]+)(?:[ \t]+(.*?))?[ \t]*\Z")
 KNOWN_VERSIONS = ("v1",)
-
-
-def valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name))
 
 
 def valid_label(label: str) -> bool:
@@ -200,7 +196,7 @@ def parse(data: bytes, display: str) -> SecretsFile:
         name, eq, rest = text.partition("=")
         if not eq:
             raise fail(number, "malformed line: expected NAME=v1:..., a '#' comment or a blank line")
-        if not valid_name(name):
+        if not is_env_name(name):
             raise fail(
                 number,
                 "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*, "

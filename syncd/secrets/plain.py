@@ -10,7 +10,7 @@ silently changed by editing. `dump` always quotes, so dump -> parse is the ident
 
 from __future__ import annotations
 
-from syncd.secrets.format import valid_name
+from syncd.config.values import is_env_name
 
 
 class PlainError(Exception):
@@ -41,7 +41,7 @@ def parse(text: str) -> dict[str, str]:
         name, eq, rest = line.partition("=")
         if not eq:
             raise PlainError(number, "expected NAME=value, a '#' comment or a blank line")
-        if not valid_name(name):
+        if not is_env_name(name):
             raise PlainError(number, "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*)")
         if name in values:
             raise PlainError(number, f"duplicate variable (first on line {first_line[name]})", name)
