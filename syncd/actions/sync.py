@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from syncd import log
 from syncd.actions.common import load
 from syncd.terminal import printable
 from syncd.text import short
+
+if TYPE_CHECKING:  # `syncd status` must start fast: the chain is imported by run()
+    from syncd.deploy.context import Step
 
 
 def register(sub) -> None:
@@ -26,8 +30,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def print_step(name: str, detail: str) -> None:
-    print(printable(f"-> {name.replace('_', ' ')} {detail}"), flush=True)
+def print_step(step: Step, commit: str) -> None:
+    print(printable(f"-> {step.name.replace('_', ' ')} {commit}"), flush=True)
 
 
 def run(args) -> int:

@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd import log
 from syncd.daemon.notify import Notifier, one_line
@@ -24,26 +25,11 @@ from syncd.errors import Blocked, SyncdError
 from syncd.state import now_iso
 from syncd.text import short
 
+if TYPE_CHECKING:  # the daemon imports the deploy chain when it first syncs
+    from syncd.deploy.context import Step
+
 TICK = 1.0  # seconds: how often the main loop looks at the pause flag, the watches and the watchdog
 RECHECK = 3.0  # seconds: how often a waiting deploy looks again at [drain] and schedule.windows
-STEP_WORDS = {  # reconcile's step names (syncd/deploy/chain.py) -> STATUS= text; {c} = short commit
-    "preflight": "checking the tree",
-    "fetch": "fetching",
-    "verify_signatures": "verifying signatures of {c}",
-    "decide": "deciding",
-    "plan_environment": "deciding",  # these three do something only with [python]
-    "render_plan": "rendering {c}",
-    "build_environment": "preparing {c}",
-    "begin_journal": "deploying {c}",
-    "move_tree": "deploying {c}: updating the tree",
-    "write_environment": "deploying {c}: writing the drop-in",
-    "switch_environment": "deploying {c}",
-    "chown_changed": "deploying {c}: chown",
-    "pre_restart_hooks": "deploying {c}: pre_restart hooks",
-    "restart": "deploying {c}: restarting the unit",
-    "judge": "judging the health of {c}",
-    "undo": "rolling back to {c}",
-}
 
 
 def outcome_line(outcome) -> str:
@@ -66,14 +52,9 @@ def outcome_line(outcome) -> str:
     return f"error: {reason or 'see the log'}"
 
 
-def step_line(step: str, detail) -> str:
-    detail = "" if detail in (None, "none") else str(detail)
-    template = STEP_WORDS.get(step)
-    if template is None:
-        return one_line(f"{step.replace('_', ' ')} {detail}")
-    if "{c}" not in template:
-        return one_line(template)
-    return one_line(template.format(c=detail or "upstream"))
+def step_line(step: Step, commit: str | None) -> str:
+    """STATUS= while a step runs: its label (syncd/deploy/chain.py), {c} the short commit."""
+    return one_line(step.words("" if commit in (None, "none") else str(commit)))
 
 
 class Daemon:
@@ -466,8 +447,8 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - reported, retried at the next trigger
             self.log.error("undoing an interrupted deploy failed: %s", exc)
 
-    def _on_step(self, step: str, detail=None) -> None:
-        self._set_status(step_line(step, detail))
+    def _on_step(self, step: Step, commit: str) -> None:
+        self._set_status(step_line(step, commit))
 
     def _wait_for_lock(self, cfg) -> bool:
         """Wait, stop-aware, while a CLI `syncd sync` holds the per-config lock."""

@@ -30,7 +30,8 @@ def reconcile(
 ) -> Outcome:
     """Run one reconcile under the per-config lock.
 
-    on_step(step_name, detail) is called as each step starts (the daemon turns it into STATUS=);
+    on_step(step, short_commit) is called as each Step starts (the daemon shows its label in STATUS=,
+    `syncd sync` prints its name);
     should_stop() is polled between steps (SIGTERM): before the first mutation the reconcile just
     stops, after it the deploy is undone, so nothing is left half-done. recover_only=True only
     undoes a deploy an earlier syncd left interrupted (a paused daemon does that at start).

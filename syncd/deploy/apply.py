@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from syncd import fsutil, log
-from syncd.deploy.context import GO, Context, short
+from syncd.deploy.context import GO, Context, Next, short
 from syncd.errors import StepFailed, SyncdError, Unhealthy, VersionFailed
 from syncd.journal import Entry, encode
 from syncd.render.environment import install_secret_files, secrets_dir
@@ -15,7 +15,7 @@ from syncd.state import now_iso
 _LOG = log.get("deploy")
 
 
-def begin_journal(ctx: Context):
+def begin_journal(ctx: Context) -> Next:
     from syncd.deploy.prepare import check_unit_loads
 
     check_unit_loads(ctx)  # the last look before anything moves
@@ -40,7 +40,7 @@ def begin_journal(ctx: Context):
     return GO
 
 
-def move_tree(ctx: Context):
+def move_tree(ctx: Context) -> Next:
     """Merge upstream into the local branch (a merge commit) or fast-forward the tracked branch."""
     if ctx.merge_tree:
         message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(ctx.upstream)}) into {ctx.branch}\n\nMade by syncd."
@@ -56,7 +56,7 @@ def move_tree(ctx: Context):
     return GO
 
 
-def write_environment(ctx: Context):
+def write_environment(ctx: Context) -> Next:
     """Install drop-in and secret files (only when their bytes change), then daemon-reload."""
     install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), ctx.rendered.secret_files)
     if ctx.dropin_changed:
@@ -67,7 +67,7 @@ def write_environment(ctx: Context):
     return GO
 
 
-def switch_environment(ctx: Context):
+def switch_environment(ctx: Context) -> Next:
     """Point the tree's `venv` at the target's environment (built before anything moved)."""
     if ctx.environment_changed:
         ctx.environments.switch(str(ctx.environments.path(ctx.environment)))
@@ -83,7 +83,7 @@ def reload_units(ctx: Context) -> None:
         raise StepFailed(f"{ctx.cfg.service.unit} still needs daemon-reload after daemon-reload")
 
 
-def chown_changed(ctx: Context):
+def chown_changed(ctx: Context) -> Next:
     if not ctx.cfg.service.owner or ctx.target == ctx.head:
         return GO
     from syncd.chown import chown_changed as chown
@@ -94,7 +94,7 @@ def chown_changed(ctx: Context):
     return GO
 
 
-def pre_restart_hooks(ctx: Context):
+def pre_restart_hooks(ctx: Context) -> Next:
     from syncd.hooks import run_hooks
 
     try:
@@ -123,7 +123,7 @@ def hook_env(ctx: Context, result: str = "") -> dict[str, str]:
     return env
 
 
-def restart(ctx: Context):
+def restart(ctx: Context) -> Next:
     ctx.journal.phase(ctx.entry, "restarting")
     restart_unit(ctx)
     return GO
@@ -159,7 +159,7 @@ def restart_unit(ctx: Context, health=None) -> None:
         raise (Unhealthy if started and started != before.get("InvocationID") else StepFailed)(why) from None
 
 
-def judge(ctx: Context):
+def judge(ctx: Context) -> Next:
     verdict = judge_unit(ctx)
     if not verdict.healthy:
         raise Unhealthy(f"unhealthy: {verdict.reason}")

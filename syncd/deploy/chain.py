@@ -1,6 +1,6 @@
-"""One reconcile, as a chain of steps (Flux-style): each takes the context and returns GO or STOP,
-or raises. Read-only steps come first; the journal is written before the first mutation, and any
-failure after it is undone.
+"""One reconcile, as a chain of steps (Flux-style): each Step runs on the context and returns
+Next.GO or Next.STOP, or raises. Read-only steps come first; the journal is written before the
+first mutation, and any failure after it is undone.
 
     lock → recover → preflight → fetch → decide → verify → plan env → render → build env
          → wait for quiet ([drain], windows)
@@ -25,7 +25,7 @@ from syncd.deploy.apply import (
     switch_environment,
     write_environment,
 )
-from syncd.deploy.context import Context, make_context, short
+from syncd.deploy.context import GO, Context, Next, Step, make_context, short
 from syncd.deploy.prepare import (
     build_environment,
     decide,
@@ -39,7 +39,7 @@ from syncd.deploy.prepare import (
 from syncd.deploy.report import after_sync
 from syncd.metrics import write_textfile
 from syncd.deploy.record import append_history, record
-from syncd.deploy.undo import undo
+from syncd.deploy.undo import put_back, undo
 from syncd.errors import (
     EXIT_BLOCKED,
     EXIT_FAILED,
@@ -55,26 +55,27 @@ from syncd.errors import (
 from syncd.lock import SyncLock
 from syncd.state import now_iso
 
-PREPARE = (
-    preflight,
-    fetch,
-    decide,
-    verify_signatures,
-    plan_environment,
-    render_plan,
-    build_environment,
-    wait_for_quiet,
+PREPARE = (  # read-only: a Blocked leaves everything untouched
+    Step(preflight, "checking the tree"),
+    Step(fetch, "fetching"),
+    Step(decide, "deciding"),
+    Step(verify_signatures, "verifying signatures of {c}"),
+    Step(plan_environment, "deciding"),  # this one and build_environment act only with [python]
+    Step(render_plan, "rendering {c}"),
+    Step(build_environment, "preparing {c}"),
+    Step(wait_for_quiet, "checking [drain] and schedule.windows for {c}"),
 )
-APPLY = (
-    begin_journal,
-    move_tree,
-    write_environment,
-    switch_environment,
-    chown_changed,
-    pre_restart_hooks,
-    restart,
-    judge,
+APPLY = (  # after the journal: any exception is undone
+    Step(begin_journal, "deploying {c}"),
+    Step(move_tree, "deploying {c}: updating the tree"),
+    Step(write_environment, "deploying {c}: writing the drop-in"),
+    Step(switch_environment, "deploying {c}"),
+    Step(chown_changed, "deploying {c}: chown"),
+    Step(pre_restart_hooks, "deploying {c}: pre_restart hooks"),
+    Step(restart, "deploying {c}: restarting the unit"),
+    Step(judge, "judging the health of {c}"),
 )
+UNDO = Step(undo, "rolling back to {c}")  # after a failure in APPLY (roll_back)
 
 _LOG = log.get("deploy")
 _EXIT = {
@@ -132,22 +133,26 @@ def run_reconcile(cfg, *, lock_wait=True, recover_only=False, unless_paused=Fals
         return finish(ctx)
 
 
-def run_steps(ctx: Context, steps) -> bool:
+def run_steps(ctx: Context, steps: tuple[Step, ...]) -> bool:
+    """True when every step said GO; a step that says STOP has set ctx.result."""
     for step in steps:
         if ctx.should_stop and ctx.should_stop():
             if ctx.entry is None:
                 raise Stopped()
             raise StepFailed("syncd is stopping (SIGTERM); deploy undone")
-        name = step.__name__
-        if ctx.on_step:
-            ctx.on_step(name, _commit_of(ctx))
-        t0 = time.monotonic()
-        go = step(ctx)
-        # One journal line per step, with the commit and the time it took.
-        _LOG.info("step %s done (%.2fs) %s", name, time.monotonic() - t0, _commit_of(ctx))
-        if not go:
+        if run_step(ctx, step, _commit_of(ctx)) is not GO:
             return False
     return True
+
+
+def run_step(ctx: Context, step: Step, commit: str) -> Next:
+    if ctx.on_step:
+        ctx.on_step(step, commit)
+    t0 = time.monotonic()
+    next_ = step.run(ctx)
+    # One journal line per step, with the commit and the time it took.
+    _LOG.info("step %s done (%.2fs) %s", step.name, time.monotonic() - t0, _commit_of(ctx))
+    return next_
 
 
 def roll_back(ctx: Context, exc: Exception) -> None:
@@ -162,9 +167,8 @@ def roll_back(ctx: Context, exc: Exception) -> None:
     _LOG.error(
         "deploy of %s failed: %s; rolling back to %s", short(ctx.target or ctx.upstream), why, short(ctx.head)
     )
-    if ctx.on_step:
-        ctx.on_step("undo", short(ctx.head))
-    healthy, note = undo(ctx, ctx.entry)
+    run_step(ctx, UNDO, short(ctx.head))
+    healthy, note = ctx.undone or (False, "nothing to undo")
     if (
         isinstance(exc, Unhealthy)
         and ctx.upstream
@@ -197,7 +201,7 @@ def recover(ctx: Context) -> None:
         entry.phase,
     )
     ctx.head = entry.previous
-    healthy, note = undo(ctx, entry)
+    healthy, note = put_back(ctx, entry)
     ctx.journal.clear()
     reason = "interrupted deploy undone" + (f"; {note}" if note else "")
     ctx.state.update_status(

@@ -1,4 +1,5 @@
-"""Everything one reconcile knows, passed to each step; steps return GO or STOP, or raise."""
+"""Everything one reconcile knows (Context), passed to each Step; a step returns Next.GO or Next.STOP,
+or raises."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,15 @@ if TYPE_CHECKING:  # imported where they are used: `syncd status` must not pay f
     from syncd.environments import Environments
     from syncd.render.environment import Rendered
 
-GO, STOP = True, False
+
+class Next(Enum):
+    """What a step tells the chain: go on with the next step, or end this sync (ctx.result says how)."""
+
+    GO = "go"
+    STOP = "stop"
+
+
+GO, STOP = Next.GO, Next.STOP  # what the steps return
 
 
 @dataclass
@@ -35,7 +45,7 @@ class Context:
     now: bool = False  # `sync --now`: restart whatever [drain] and schedule.windows say
     trigger: str = "cli"
     rollback_to: str | None = None
-    on_step: Callable[[str, str], None] | None = None  # (step name, short commit) as each step starts
+    on_step: Callable[[Step, str], None] | None = None  # (step, short commit) as each step starts
     should_stop: Callable[[], bool] | None = None  # polled between steps (SIGTERM)
     started: float = field(default_factory=time.monotonic)
     # learned along the way; each comment names the step that sets the field
@@ -55,6 +65,7 @@ class Context:
     venv_before: str | None = None  # plan_environment: text of the `venv` link before this deploy
     environment_changed: bool = False  # plan_environment
     failed: str | None = None  # roll_back (chain): the commit that was rolled back
+    undone: tuple[bool, str] | None = None  # undo: (the previous version is healthy again, a note)
     restarted_at: float | None = None  # restart: wall-clock time of the last restart syncd asked for
     result: str | None = None  # the chain (run_reconcile, roll_back) or a step that stops it
     reason: str | None = None  # with result
@@ -72,6 +83,22 @@ class Context:
     @property
     def upstream_ref(self) -> str:
         return f"refs/remotes/{self.cfg.repo.remote}/{self.cfg.repo.branch}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the chain (syncd/deploy/chain.py): what it runs, and what it is doing in words."""
+
+    run: Callable[[Context], Next]
+    label: str  # the daemon's STATUS= words while it runs; {c} stands for the short commit
+
+    @property
+    def name(self) -> str:
+        """The function's name: `syncd sync` prints it (`-> move tree`), the log times it (`step NAME done`)."""
+        return self.run.__name__
+
+    def words(self, commit: str) -> str:
+        return self.label.format(c=commit or "upstream")
 
 
 def owner_identity(cfg: Config) -> Identity:

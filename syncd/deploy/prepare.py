@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from syncd import fsutil, log
-from syncd.deploy.context import GO, STOP, Context, short
+from syncd.deploy.context import GO, STOP, Context, Next, short
 from syncd.errors import Blocked, ConfigError, ToolError
 from syncd.render.environment import installed_secret_files, render, secrets_dir
 from syncd.state import now_iso
@@ -13,7 +13,7 @@ from syncd.state import now_iso
 _LOG = log.get("deploy")
 
 
-def preflight(ctx: Context):
+def preflight(ctx: Context) -> Next:
     """The tree must be clean, on the expected branch, with no merge or rebase in progress."""
     if not (ctx.cfg.repo.path / ".git").exists():
         raise Blocked(f"{ctx.cfg.repo.path} is not a git working tree")
@@ -71,7 +71,7 @@ def _check_tree_owner(ctx: Context) -> None:
         )
 
 
-def fetch(ctx: Context):
+def fetch(ctx: Context) -> Next:
     if ctx.rollback_to:
         ctx.upstream = ctx.git.rev(ctx.upstream_ref)
         return GO
@@ -90,7 +90,7 @@ def fetch(ctx: Context):
     return GO
 
 
-def verify_signatures(ctx: Context):
+def verify_signatures(ctx: Context) -> Next:
     """With repo.verify set, every commit that would start running must carry a good signature.
 
     That is every commit reachable from what is about to run and not from what ran last: upstream
@@ -148,7 +148,7 @@ def _verify_one(kind: str, raw: bytes, allowed: bytes, allowed_path) -> str | No
     return signatures.verify_gpg(raw, allowed_path)
 
 
-def decide(ctx: Context):
+def decide(ctx: Context) -> Next:
     """Pick the commit to run and say why; raise Blocked for force pushes and quarantine."""
     git, cfg, state = ctx.git, ctx.cfg, ctx.state
     if ctx.rollback_to:
@@ -222,7 +222,7 @@ def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
         )
 
 
-def plan_environment(ctx: Context):
+def plan_environment(ctx: Context) -> Next:
     """[python]: which environment the target runs in (named by its requirements, from git objects)."""
     if ctx.cfg.python is None:
         return GO
@@ -246,7 +246,7 @@ def plan_environment(ctx: Context):
     return GO
 
 
-def build_environment(ctx: Context):
+def build_environment(ctx: Context) -> Next:
     """Build the target's environment as the owner, before anything moves; reuse it when it exists."""
     if ctx.environment_changed:
         if ctx.environments.ensure_built(ctx.environment, ctx.requirements):
@@ -256,7 +256,7 @@ def build_environment(ctx: Context):
     return GO
 
 
-def render_plan(ctx: Context):
+def render_plan(ctx: Context) -> Next:
     """Render the environment of the commit to run and compare it with what is installed."""
     tree_ish = ctx.merge_tree or ctx.target
     secrets_path = secrets_dir(ctx.cfg, ctx.systemctl.unit_dir())
@@ -286,7 +286,7 @@ def render_plan(ctx: Context):
     return GO
 
 
-def wait_for_quiet(ctx: Context):
+def wait_for_quiet(ctx: Context) -> Next:
     """[drain] and schedule.windows: a ready deploy waits, with nothing moved, until the pipeline is
     idle inside a restart window. Waiting ends this sync ("waiting"); the caller looks again later."""
     from syncd import gate

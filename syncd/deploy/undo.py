@@ -12,7 +12,7 @@ from pathlib import Path
 
 from syncd import fsutil, log
 from syncd.config import EnvConfig, HealthConfig
-from syncd.deploy.context import Context, short
+from syncd.deploy.context import STOP, Context, Next, short
 from syncd.errors import SyncdError
 from syncd.journal import Entry
 from syncd.environments import restore_link
@@ -21,8 +21,16 @@ from syncd.render.environment import install_secret_files, render, secrets_dir
 _LOG = log.get("undo")
 
 
-def undo(ctx: Context, entry: Entry) -> tuple[bool, str]:
-    """Return (healthy_again, note)."""
+def undo(ctx: Context) -> Next:
+    """The chain's undo of a failed deploy (the one in ctx.entry): a step, announced and timed like
+    the others; what it found goes in ctx.undone, the chain decides the result."""
+    if ctx.entry is not None:
+        ctx.undone = put_back(ctx, ctx.entry)
+    return STOP
+
+
+def put_back(ctx: Context, entry: Entry) -> tuple[bool, str]:
+    """Put back what ran before `entry`'s deploy; return (healthy_again, note)."""
     notes = []
     head_now = ctx.git.rev("HEAD")
     if head_now != entry.previous:
