@@ -8,6 +8,7 @@ from syncd import log
 from syncd.actions.common import load
 from syncd.actions.sync import reconcile_until_ready, report
 from syncd.errors import EXIT_OK, UsageError
+from syncd.result import Result
 from syncd.state import State
 
 
@@ -27,9 +28,9 @@ def register(sub) -> None:
 def previous_good(state: State) -> str | None:
     current = state.deployed
     for entry in reversed(state.history()):
-        if entry.get("result") == "deployed" and entry.get("to") and entry["to"] != current:
+        if entry.get("result") == Result.DEPLOYED and entry.get("to") and entry["to"] != current:
             return entry["to"]
-        if entry.get("result") == "deployed" and entry.get("from") and entry["from"] != current:
+        if entry.get("result") == Result.DEPLOYED and entry.get("from") and entry["from"] != current:
             return entry["from"]
     return None
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from syncd import log
 from syncd.actions.common import load
+from syncd.result import Result
 from syncd.terminal import printable
 from syncd.text import short
 
@@ -63,7 +64,7 @@ def reconcile_until_ready(cfg, args, **options):
     outcome = reconcile(cfg, now=args.now, on_step=print_step, **options)
     said = None
     try:
-        while outcome.result == "waiting" and not getattr(args, "no_wait", False):
+        while outcome.result is Result.WAITING and not getattr(args, "no_wait", False):
             if outcome.reason != said:
                 print(
                     f"-> waiting: {printable(outcome.reason)} (`syncd sync --now` deploys at once; Ctrl-C stops waiting)",

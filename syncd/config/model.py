@@ -12,6 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncd.result import NOTIFIABLE, Result
+
 
 @dataclass(frozen=True)
 class RepoConfig:
@@ -72,12 +74,12 @@ class ScheduleConfig:
     windows: tuple[str, ...] = ()  # restarts only inside these weekly windows (host time); () = always
 
 
-NOTIFY_RESULTS = ("deployed", "rolled-back", "blocked", "error")
+NOTIFY_RESULTS = tuple(r.value for r in NOTIFIABLE)  # the results notify.on may name
 
 
 @dataclass(frozen=True)
 class NotifyConfig:
-    on: tuple[str, ...] = ("rolled-back", "error")
+    on: tuple[str, ...] = (Result.ROLLED_BACK.value, Result.ERROR.value)
     webhook: str | None = None
     email: tuple[str, ...] = ()
     smtp: str | None = None  # "host:port" of a relay

@@ -10,6 +10,7 @@ they set a flag and the wakeup fd wakes the main loop's select().
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -22,6 +23,7 @@ from syncd import log
 from syncd.daemon.notify import Notifier, one_line
 from syncd.daemon.singleflight import SingleFlight
 from syncd.errors import Blocked, SyncdError
+from syncd.result import Result
 from syncd.state import now_iso
 from syncd.text import short
 
@@ -35,19 +37,19 @@ RECHECK = 3.0  # seconds: how often a waiting deploy looks again at [drain] and 
 def outcome_line(outcome) -> str:
     """The one-line STATUS= that summarises a reconcile."""
     result, reason = outcome.result, outcome.reason
-    if result == "deployed":
+    if result is Result.DEPLOYED:
         return f"healthy at {short(outcome.deployed)}"
-    if result == "up-to-date":
+    if result is Result.UP_TO_DATE:
         return f"up to date at {short(outcome.deployed)}"
-    if result == "rolled-back":
+    if result is Result.ROLLED_BACK:
         return f"rolled back to {short(outcome.deployed)}: {reason or 'unhealthy'}"
-    if result == "blocked":
+    if result is Result.BLOCKED:
         return f"blocked: {reason or 'see syncd status'}"
-    if result == "stopped":
+    if result is Result.STOPPED:
         return "stopped before deploying"
-    if result == "waiting":
+    if result is Result.WAITING:
         return f"waiting to deploy {short(outcome.upstream)}: {reason}; `syncd sync --now` deploys at once"
-    if result == "skipped":
+    if result is Result.SKIPPED:
         return f"deploy of {short(outcome.upstream)} skipped: {reason}"
     return f"error: {reason or 'see the log'}"
 
@@ -364,7 +366,7 @@ class Daemon:
                 "sync (%s) stopped at a safe point: %s [%.1fs]", trigger, outcome_line(outcome), elapsed
             )
             return
-        if outcome.result == "paused":  # paused while this waited for the lock (a rollback, say)
+        if outcome.result is Result.PAUSED:  # paused while this waited for the lock (a rollback, say)
             self.log.info("paused: %s ignored", trigger)
             self._set_status("paused")
             if tracker is not None:
@@ -374,18 +376,12 @@ class Daemon:
         if schedule is not None:  # only a failed fetch backs off; a failed deploy is no reason to wait
             delay = schedule.record(ok=not outcome.retry_later, error=outcome.reason)
         line = outcome_line(outcome)
-        if outcome.result == "waiting":
+        if outcome.result is Result.WAITING:
             self._recheck_at = time.monotonic() + RECHECK
         if delay is not None:
             line += f"; retry in {delay:.0f}s"
-        level = {
-            "deployed": 20,
-            "up-to-date": 10,
-            "rolled-back": 40,
-            "blocked": 30,
-            "waiting": 20,
-            "skipped": 30,
-        }.get(outcome.result, 40)
+        # An up-to-date sync's line from the chain is enough at every poll.
+        level = logging.DEBUG if outcome.result is Result.UP_TO_DATE else outcome.result.level
         self.log.log(level, "sync (%s): %s [%.1fs]", trigger, line, elapsed)
         self._set_status(line)
         if tracker is not None:
@@ -429,13 +425,15 @@ class Daemon:
                 cfg, trigger=trigger, on_step=self._on_step, should_stop=self._stop.is_set, unless_paused=True
             )
         except Untrusted as exc:  # nothing is written into a state directory someone else could change
-            return Outcome("error", str(exc), exc.exit_code)
+            return Outcome(Result.ERROR, str(exc), exc.exit_code)
         except SyncdError as exc:
-            result = "blocked" if isinstance(exc, Blocked) else "error"
+            result = Result.BLOCKED if isinstance(exc, Blocked) else Result.ERROR
             outcome = Outcome(result, str(exc), exc.exit_code)
         except Exception as exc:  # a bug must not kill the daemon; log it, back off, go on
             self.log.exception("sync (%s) raised", trigger)
-            outcome = Outcome("error", f"{type(exc).__name__}: {exc}", 1, retry_later=True)
+            outcome = Outcome(
+                Result.ERROR, f"{type(exc).__name__}: {exc}", Result.ERROR.exit_code, retry_later=True
+            )
         _record_unrecorded(cfg, outcome)
         return outcome
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from syncd.result import Result
+
+if TYPE_CHECKING:  # `syncd status` imports this package: the chain is imported by reconcile()
+    from syncd.config import Config
+    from syncd.deploy.context import Step
 
 
 @dataclass
 class Outcome:
-    result: str  # "deployed" | "up-to-date" | "rolled-back" | "blocked" | "error" | "waiting" | "skipped"
+    result: Result
     reason: str | None
     exit_code: int
     deployed: str | None = None  # sha running after this reconcile
@@ -16,14 +24,14 @@ class Outcome:
 
 
 def reconcile(
-    cfg,
+    cfg: Config,
     *,
     dry_run: bool = False,
     trigger: str = "cli",
     rollback_to: str | None = None,
     lock_wait: bool = True,
-    on_step=None,
-    should_stop=None,
+    on_step: Callable[[Step, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     recover_only: bool = False,
     now: bool = False,
     unless_paused: bool = False,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 from syncd import fsutil, log
-from syncd.deploy.context import GO, Context, Next, short
+from syncd.config import HealthConfig
+from syncd.deploy.context import GO, Context, Next, known
 from syncd.errors import StepFailed, SyncdError, Unhealthy, VersionFailed
 from syncd.journal import Entry, encode
 from syncd.render.environment import install_secret_files, secrets_dir
 from syncd.state import now_iso
+from syncd.text import short
+
+if TYPE_CHECKING:
+    from syncd.health import Verdict
 
 _LOG = log.get("deploy")
 
@@ -21,7 +27,7 @@ def begin_journal(ctx: Context) -> Next:
     check_unit_loads(ctx)  # the last look before anything moves
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
     entry = Entry(
-        previous=ctx.head,
+        previous=known(ctx.head, "HEAD"),
         target=ctx.target,
         branch=ctx.branch,
         upstream=ctx.upstream,
@@ -42,35 +48,40 @@ def begin_journal(ctx: Context) -> Next:
 
 def move_tree(ctx: Context) -> Next:
     """Merge upstream into the local branch (a merge commit) or fast-forward the tracked branch."""
+    head, entry = known(ctx.head, "HEAD"), known(ctx.entry, "the journal")
     if ctx.merge_tree:
-        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(ctx.upstream)}) into {ctx.branch}\n\nMade by syncd."
-        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [ctx.head, ctx.upstream], message)
+        upstream = known(ctx.upstream, "the upstream tip")
+        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
+        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [head, upstream], message)
         ctx.state.remember_own_merge(ctx.target)  # root-only proof that this unsigned merge is syncd's
-        ctx.entry.target = ctx.target
-        ctx.journal.write(ctx.entry)
-    if ctx.target != ctx.head:
+        entry.target = ctx.target
+        ctx.journal.write(entry)
+    target = known(ctx.target, "the target")
+    if target != head:
         # A ref keeps the previous commit reachable whatever happens to the branch later.
-        ctx.git.update_ref("refs/syncd/previous", ctx.head)
-        ctx.git.move_branch(ctx.target)
-        ctx.journal.phase(ctx.entry, "moved")
+        ctx.git.update_ref("refs/syncd/previous", head)
+        ctx.git.move_branch(target)
+        ctx.journal.phase(entry, "moved")
     return GO
 
 
 def write_environment(ctx: Context) -> Next:
     """Install drop-in and secret files (only when their bytes change), then daemon-reload."""
-    install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), ctx.rendered.secret_files)
+    rendered = known(ctx.rendered, "the rendered environment")
+    install_secret_files(secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), rendered.secret_files)
     if ctx.dropin_changed:
         fsutil.ensure_dir(ctx.dropin_path.parent, 0o755)
-        fsutil.atomic_write(ctx.dropin_path, ctx.rendered.dropin, ctx.rendered.dropin_mode)
+        fsutil.atomic_write(ctx.dropin_path, rendered.dropin, rendered.dropin_mode)
         reload_units(ctx)
-    ctx.journal.phase(ctx.entry, "applied")
+    ctx.journal.phase(known(ctx.entry, "the journal"), "applied")
     return GO
 
 
 def switch_environment(ctx: Context) -> Next:
     """Point the tree's `venv` at the target's environment (built before anything moved)."""
     if ctx.environment_changed:
-        ctx.environments.switch(str(ctx.environments.path(ctx.environment)))
+        envs = known(ctx.environments, "[python]")
+        envs.switch(str(envs.path(known(ctx.environment, "the environment"))))
         _LOG.info("venv -> environment %s", ctx.environment)
     return GO
 
@@ -88,7 +99,7 @@ def chown_changed(ctx: Context) -> Next:
         return GO
     from syncd.chown import chown_changed as chown
 
-    paths = ctx.git.changed_paths(ctx.head, ctx.target)
+    paths = ctx.git.changed_paths(known(ctx.head, "HEAD"), known(ctx.target, "the target"))
     report = chown(ctx.cfg.repo.path, paths, ctx.owner.uid, ctx.owner.gid)  # owner resolved once, in context
     _LOG.info("chown: %d changed path(s) to %s (%s)", len(paths), ctx.cfg.service.owner, report.summary())
     return GO
@@ -124,12 +135,12 @@ def hook_env(ctx: Context, result: str = "") -> dict[str, str]:
 
 
 def restart(ctx: Context) -> Next:
-    ctx.journal.phase(ctx.entry, "restarting")
+    ctx.journal.phase(known(ctx.entry, "the journal"), "restarting")
     restart_unit(ctx)
     return GO
 
 
-def restart_unit(ctx: Context, health=None) -> None:
+def restart_unit(ctx: Context, health: HealthConfig | None = None) -> None:
     """Restart the unit for a deploy or an undo. Its failed state and start-rate limit are cleared
     first: a crash loop of the running version, or many deploys in an hour, must not make systemd
     refuse a restart syncd asks for. A restart that fails in a new invocation is the version's fault
@@ -167,7 +178,7 @@ def judge(ctx: Context) -> Next:
     return GO
 
 
-def judge_unit(ctx: Context, health=None):
+def judge_unit(ctx: Context, health: HealthConfig | None = None) -> Verdict:
     from syncd.health import judge as judge_health, take_snapshot
 
     after = take_snapshot(ctx.systemctl, ctx.cfg.service.unit)

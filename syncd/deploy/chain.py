@@ -10,14 +10,15 @@ first mutation, and any failure after it is undone.
 from __future__ import annotations
 
 import time
+from typing import Unpack
 
 from syncd import log, trust
+from syncd.config import Config
 from syncd.deploy import Outcome
 from syncd.deploy.apply import (
     begin_journal,
     chown_changed,
     failed_start_tail,
-    hook_env,
     judge,
     move_tree,
     pre_restart_hooks,
@@ -25,7 +26,7 @@ from syncd.deploy.apply import (
     switch_environment,
     write_environment,
 )
-from syncd.deploy.context import GO, Context, Next, Step, make_context, short
+from syncd.deploy.context import GO, Context, Next, Options, Step, make_context
 from syncd.deploy.prepare import (
     build_environment,
     decide,
@@ -36,24 +37,13 @@ from syncd.deploy.prepare import (
     verify_signatures,
     wait_for_quiet,
 )
-from syncd.deploy.report import after_sync
-from syncd.metrics import write_textfile
-from syncd.deploy.record import append_history, record
+from syncd.deploy.record import Ending, record_outcome, run_hooks_after, status_fields
 from syncd.deploy.undo import put_back, undo
-from syncd.errors import (
-    EXIT_BLOCKED,
-    EXIT_FAILED,
-    EXIT_OK,
-    Blocked,
-    ConfigError,
-    StepFailed,
-    StorageError,
-    SyncdError,
-    Unhealthy,
-    VersionFailed,
-)
+from syncd.errors import Blocked, ConfigError, StepFailed, StorageError, SyncdError, Unhealthy, VersionFailed
 from syncd.lock import SyncLock
-from syncd.state import now_iso
+from syncd.metrics import write_textfile
+from syncd.result import Result
+from syncd.text import short
 
 PREPARE = (  # read-only: a Blocked leaves everything untouched
     Step(preflight, "checking the tree"),
@@ -78,56 +68,46 @@ APPLY = (  # after the journal: any exception is undone
 UNDO = Step(undo, "rolling back to {c}")  # after a failure in APPLY (roll_back)
 
 _LOG = log.get("deploy")
-_EXIT = {
-    "deployed": EXIT_OK,
-    "up-to-date": EXIT_OK,
-    "planned": EXIT_OK,
-    "stopped": EXIT_OK,
-    "rolled-back": EXIT_FAILED,
-    "error": EXIT_FAILED,
-    "blocked": EXIT_BLOCKED,
-    "paused": EXIT_OK,
-    "waiting": EXIT_BLOCKED,
-    "skipped": EXIT_BLOCKED,
-}  # waiting/skipped: nothing moved, see status
 
 
 class Stopped(Exception):
     """SIGTERM arrived: stop at this safe point."""
 
 
-def run_reconcile(cfg, *, lock_wait=True, recover_only=False, unless_paused=False, **options) -> Outcome:
+def run_reconcile(
+    cfg: Config,
+    *,
+    lock_wait: bool = True,
+    recover_only: bool = False,
+    unless_paused: bool = False,
+    **options: Unpack[Options],
+) -> Outcome:
     trust.require(cfg)  # checked at each sync: a daemon runs for months
     ctx = make_context(cfg, **options)
     with SyncLock(cfg.state_dir, wait=lock_wait, should_stop=ctx.should_stop):
         if ctx.dry_run and ctx.journal.load() is not None:
-            return Outcome(
-                "planned",
-                "an interrupted deploy would be undone first (run syncd sync)",
-                EXIT_OK,
-                ctx.state.deployed,
-                None,
-            )
+            why = "an interrupted deploy would be undone first (run syncd sync)"
+            return _ended(Result.PLANNED, why, ctx.state.deployed)
         recover(ctx)
         if recover_only:
-            return Outcome("recovered", None, EXIT_OK, ctx.state.deployed, ctx.state.status().get("upstream"))
+            return _ended(Result.RECOVERED, None, ctx.state.deployed, ctx.state.status().get("upstream"))
         if unless_paused and ctx.state.paused:  # looked at under the lock: a rollback that just ended pauses
-            return Outcome("paused", "automatic syncs are paused", EXIT_OK, ctx.state.deployed, None)
+            return _ended(Result.PAUSED, "automatic syncs are paused", ctx.state.deployed)
         try:
             if run_steps(ctx, PREPARE) and run_steps(ctx, APPLY):
-                ctx.result, ctx.reason = "deployed", "; ".join(ctx.reasons)
+                ctx.result, ctx.reason = Result.DEPLOYED, "; ".join(ctx.reasons)
         except Stopped:
-            ctx.result, ctx.reason = "stopped", "stopped before deploying"
+            ctx.result, ctx.reason = Result.STOPPED, "stopped before deploying"
         except ConfigError:  # the unit does not load: refused before anything moved (exit 2)
             raise
         except Blocked as exc:
             if ctx.entry is None:
-                ctx.result, ctx.reason = "blocked", str(exc)
+                ctx.result, ctx.reason = Result.BLOCKED, str(exc)
             else:  # too late to be "untouched": undo like any other failure
                 roll_back(ctx, exc)
         except Exception as exc:  # noqa: BLE001 - any failure after the journal must be undone
             if ctx.entry is None:
-                ctx.result, ctx.reason = "error", _describe(exc)
+                ctx.result, ctx.reason = Result.ERROR, _describe(exc)
             else:
                 roll_back(ctx, exc)
         return finish(ctx)
@@ -181,13 +161,14 @@ def roll_back(ctx: Context, exc: Exception) -> None:
         except StorageError as write_exc:
             note = "; ".join(filter(None, [note, f"not quarantined: {write_exc}"]))
     ctx.failed, ctx.target = ctx.target or ctx.upstream, ctx.head
-    ctx.result = "rolled-back" if healthy and (isinstance(exc, VersionFailed) or stopping) else "error"
+    rolled_back = healthy and (isinstance(exc, VersionFailed) or stopping)
+    ctx.result = Result.ROLLED_BACK if rolled_back else Result.ERROR
     ctx.reason = why + (f"; {note}" if note else "")
     if ctx.cfg.hooks.pre_restart:
         _LOG.warning(
             "rollback: changes hooks made outside the tree are not undone ([python] rolls a venv back)"
         )
-    _run_hooks_after(ctx, "on_failure", ctx.cfg.hooks.on_failure)
+    run_hooks_after(ctx, "on_failure", ctx.cfg.hooks.on_failure)
 
 
 def recover(ctx: Context) -> None:
@@ -203,93 +184,57 @@ def recover(ctx: Context) -> None:
     ctx.head = entry.previous
     healthy, note = put_back(ctx, entry)
     ctx.journal.clear()
+    result = Result.ROLLED_BACK if healthy else Result.ERROR
     reason = "interrupted deploy undone" + (f"; {note}" if note else "")
-    ctx.state.update_status(
-        deployed=entry.previous,
-        result="rolled-back" if healthy else "error",
-        reason=reason,
-        last_sync=now_iso(),
-    )
-    append_history(
-        ctx.state,
-        entry.target,
-        entry.previous,
-        "rolled-back" if healthy else "error",
+    end = Ending(
+        result,
         reason,
-        0.0,
-        "recovery",
-    )
-    after_sync(
-        ctx,
-        result="rolled-back" if healthy else "error",
-        reason=reason,
         frm=entry.target,
         to=entry.previous,
         running=entry.previous,
         duration_s=0.0,
-        noteworthy=True,
+        trigger="recovery",
+        moved=True,
         restarted=False,
     )
+    record_outcome(ctx, end, lambda previous: {"deployed": entry.previous})
     ctx.head = None
 
 
 def finish(ctx: Context) -> Outcome:
-    """Record the result (status, history), clear the journal, run post_deploy hooks."""
+    """Record the result (status, history), tell it, clear the journal, run post_deploy hooks."""
+    result = ctx.result
+    assert result is not None, "every way out of the chain sets a result"
+    if ctx.dry_run or not result.recorded:  # a dry run records nothing
+        if result.held_back and not ctx.dry_run:  # the last result stands; status shows `waiting`
+            write_textfile(ctx.cfg)
+        return _ended(result, ctx.reason, ctx.state.deployed, ctx.upstream)
     duration = round(time.monotonic() - ctx.started, 3)
-    deployed = ctx.target if ctx.result in ("deployed", "up-to-date") else ctx.head
-    if ctx.result in ("planned", "stopped") or ctx.dry_run:  # a dry run records nothing
-        return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
-    if ctx.result in ("waiting", "skipped"):  # the last result stands; status shows `waiting`
-        write_textfile(ctx.cfg)
-        return Outcome(ctx.result, ctx.reason, _EXIT[ctx.result], ctx.state.deployed, ctx.upstream)
-    noteworthy = True
-    try:
-        noteworthy = record(ctx, deployed, duration)
-    except StorageError as exc:  # a full or read-only state dir: say it once, keep what is there
-        _LOG.error("cannot record the result: %s", exc)
-    level = {"deployed": 20, "up-to-date": 20, "blocked": 30}.get(ctx.result, 40)
-    _LOG.log(
-        level,
-        "%s %s%s (%.1fs)",
-        ctx.result,
-        short(deployed),
-        f": {ctx.reason}" if ctx.reason else "",
-        duration,
-    )
-    if ctx.result == "deployed":
-        _run_hooks_after(ctx, "post_deploy", ctx.cfg.hooks.post_deploy)
-    after_sync(
-        ctx,
-        result=ctx.result,
-        reason=ctx.reason,
-        frm=ctx.failed or ctx.head,
+    deployed = ctx.target if result.ok else ctx.head
+    moved = ctx.entry is not None
+    end = Ending(
+        result,
+        ctx.reason,
+        frm=ctx.failed or ctx.head,  # a rollback goes from the version that failed back to the old one
         to=ctx.target,
-        running=deployed or ctx.state.deployed,
+        running=deployed,
         duration_s=duration,
-        noteworthy=noteworthy,
-        restarted=ctx.entry is not None,
+        trigger=ctx.trigger,
+        moved=moved,
+        restarted=moved,
     )
-    return Outcome(
-        ctx.result, ctx.reason, _EXIT[ctx.result], deployed, ctx.upstream, retry_later=ctx.fetch_failed
-    )
+    record_outcome(ctx, end, lambda previous: status_fields(ctx, result, deployed, previous))
+    return _ended(result, ctx.reason, deployed, ctx.upstream, retry_later=ctx.fetch_failed)
 
 
-def _run_hooks_after(ctx: Context, which: str, hooks: tuple[tuple[str, ...], ...]) -> None:
-    """post_deploy and on_failure run once the result is known; their failure is only a warning."""
-    if not hooks:
-        return
-    from syncd.hooks import run_hooks
-
-    try:
-        run_hooks(
-            hooks,
-            who=ctx.owner,
-            cwd=ctx.cfg.repo.path,
-            timeout=ctx.cfg.hooks.timeout,
-            extra_env=hook_env(ctx, ctx.result),
-        )
-    except SyncdError as exc:
-        _LOG.warning("%s hook: %s", which, exc)
+def _ended(
+    result: Result,
+    reason: str | None,
+    deployed: str | None,
+    upstream: str | None = None,
+    retry_later: bool = False,
+) -> Outcome:
+    return Outcome(result, reason, result.exit_code, deployed, upstream, retry_later)
 
 
 def _commit_of(ctx: Context) -> str:

@@ -9,13 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from syncd.config import Config
 from syncd.journal import Entry, Journal
+from syncd.result import Result
 from syncd.state import State
-from syncd.text import short  # noqa: F401 - the steps import it from here
-from syncd.tools.git import Git, Identity, identity_for, local_path_of
+from syncd.runas import Identity, identity_for
+from syncd.tools.git import Git, local_path_of
 from syncd.tools.systemctl import Systemctl
 
 if TYPE_CHECKING:  # imported where they are used: `syncd status` must not pay for them
@@ -31,20 +32,23 @@ class Next(Enum):
 
 
 GO, STOP = Next.GO, Next.STOP  # what the steps return
+Json = dict[str, Any]  # an object as read from, or written to, a state file (status.json, the journal)
+T = TypeVar("T")
 
 
 @dataclass
 class Context:
+    # given by make_context, from the config and reconcile()'s options (Options)
     cfg: Config
     state: State
     journal: Journal
     git: Git
     systemctl: Systemctl
-    owner: Identity
-    dry_run: bool = False
+    owner: Identity  # who git, hooks and probes run as
+    dry_run: bool = False  # `sync --dry-run`: render_plan stops with `planned`
     now: bool = False  # `sync --now`: restart whatever [drain] and schedule.windows say
-    trigger: str = "cli"
-    rollback_to: str | None = None
+    trigger: str = "cli"  # what started this sync (history's `trigger`)
+    rollback_to: str | None = None  # `syncd rollback REV`: decide picks REV
     on_step: Callable[[Step, str], None] | None = None  # (step, short commit) as each step starts
     should_stop: Callable[[], bool] | None = None  # polled between steps (SIGTERM)
     started: float = field(default_factory=time.monotonic)
@@ -67,10 +71,15 @@ class Context:
     failed: str | None = None  # roll_back (chain): the commit that was rolled back
     undone: tuple[bool, str] | None = None  # undo: (the previous version is healthy again, a note)
     restarted_at: float | None = None  # restart: wall-clock time of the last restart syncd asked for
-    result: str | None = None  # the chain (run_reconcile, roll_back) or a step that stops it
+    result: Result | None = None  # the chain (run_reconcile, roll_back) or a step that stops it
     reason: str | None = None  # with result
     log_tail: list[str] = field(default_factory=list)  # roll_back: the unit's last lines from a failed start
     fetch_failed: bool = False  # fetch: the remote's trouble (the daemon backs off)
+
+    @property
+    def tree_to_run(self) -> str:
+        """What decide chose to run: the merge still to be committed, or the target commit."""
+        return known(self.merge_tree or self.target, "the commit to run")
 
     @property
     def dropin_path(self) -> Path:
@@ -83,6 +92,13 @@ class Context:
     @property
     def upstream_ref(self) -> str:
         return f"refs/remotes/{self.cfg.repo.remote}/{self.cfg.repo.branch}"
+
+
+def known(value: T | None, what: str) -> T:
+    """A field an earlier step set: the chain's order guarantees it, and a step relies on it."""
+    if value is None:
+        raise RuntimeError(f"{what} is not known yet at this step (the chain's order is broken)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,7 @@ class Step:
 def owner_identity(cfg: Config) -> Identity:
     """The identity git and hooks run as: service.owner, else whoever owns the tree."""
     if cfg.service.owner:
-        from syncd.chown import parse_owner
+        from syncd.config.values import parse_owner
 
         uid, gid = parse_owner(cfg.service.owner)
     else:
@@ -113,7 +129,18 @@ def owner_identity(cfg: Config) -> Identity:
     return identity_for(uid, gid)
 
 
-def make_context(cfg: Config, **options) -> Context:
+class Options(TypedDict, total=False):
+    """What a caller of reconcile() may set in the Context (the rest is learned along the way)."""
+
+    dry_run: bool
+    now: bool
+    trigger: str
+    rollback_to: str | None
+    on_step: Callable[[Step, str], None] | None
+    should_stop: Callable[[], bool] | None
+
+
+def make_context(cfg: Config, **options: Unpack[Options]) -> Context:
     owner = owner_identity(cfg)
     git = Git(
         cfg.repo.path,

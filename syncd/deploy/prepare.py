@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from syncd import fsutil, log
-from syncd.deploy.context import GO, STOP, Context, Next, short
+from syncd.config import RepoConfig
+from syncd.deploy.context import GO, STOP, Context, Next, known
 from syncd.errors import Blocked, ConfigError, ToolError
 from syncd.render.environment import installed_secret_files, render, secrets_dir
+from syncd.result import Result
 from syncd.state import now_iso
+from syncd.text import short
 
 _LOG = log.get("deploy")
 
@@ -101,8 +105,9 @@ def verify_signatures(ctx: Context) -> Next:
     repo = ctx.cfg.repo
     if repo.verify == "none":
         return GO
-    tips = [ctx.target] if ctx.target else [ctx.head, ctx.upstream]
-    base = ctx.state.deployed or ctx.head  # the first sync adopts what the operator checked out
+    head = known(ctx.head, "HEAD")
+    tips = [ctx.target] if ctx.target else [head, known(ctx.upstream, "the upstream tip")]
+    base = ctx.state.deployed or head  # the first sync adopts what the operator checked out
     if ctx.git.rev(base) is None:
         raise Blocked(
             f"repo.verify: the last deployed commit {short(base)} is gone from {repo.path}, so syncd "
@@ -114,9 +119,9 @@ def verify_signatures(ctx: Context) -> Next:
         return GO
     trusted = set(ctx.state.own_merges())
     if repo.trust_local_commits and ctx.upstream:
-        trusted |= set(ctx.git.rev_list([ctx.head], [ctx.upstream, base]))
+        trusted |= set(ctx.git.rev_list([head], [ctx.upstream, base]))
     to_check = [sha for sha in new if sha not in trusted]
-    local = set(ctx.git.rev_list([ctx.head], [ctx.upstream])) if ctx.upstream else set()
+    local = set(ctx.git.rev_list([head], [ctx.upstream])) if ctx.upstream else set()
     raw = ctx.git.raw_commits(to_check)
     allowed = _allowed_signers(repo)
     for sha in to_check:
@@ -132,20 +137,20 @@ def verify_signatures(ctx: Context) -> Next:
     return GO
 
 
-def _allowed_signers(repo) -> bytes:
+def _allowed_signers(repo: RepoConfig) -> bytes:
     """Read once, as root, from the file root trusts (syncd/trust.py checked who can change it)."""
     try:
-        return repo.allowed_signers.read_bytes()
+        return known(repo.allowed_signers, "repo.allowed_signers").read_bytes()
     except OSError as exc:
         raise Blocked(f"repo.allowed_signers {repo.allowed_signers}: cannot read: {exc.strerror}") from None
 
 
-def _verify_one(kind: str, raw: bytes, allowed: bytes, allowed_path) -> str | None:
+def _verify_one(kind: str, raw: bytes, allowed: bytes, allowed_path: Path | None) -> str | None:
     from syncd.tools import signatures
 
     if kind == "ssh":
         return signatures.verify_ssh(raw, allowed)
-    return signatures.verify_gpg(raw, allowed_path)
+    return signatures.verify_gpg(raw, known(allowed_path, "repo.allowed_signers"))
 
 
 def decide(ctx: Context) -> Next:
@@ -158,46 +163,44 @@ def decide(ctx: Context) -> Next:
         ctx.target = target
         ctx.reasons.append(f"rollback to {short(target)}")
         return GO
+    head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
     last = state.last_upstream
-    forced = (
-        bool(last)
-        and last != ctx.upstream
-        and git.rev(last) is not None
-        and not git.is_ancestor(last, ctx.upstream)
+    forced = bool(
+        last and last != upstream and git.rev(last) is not None and not git.is_ancestor(last, upstream)
     )
     if forced and not cfg.repo.allow_force_push:
         raise Blocked(
-            f"upstream {cfg.repo.branch} was force-pushed: {short(ctx.upstream)} does not descend "
+            f"upstream {cfg.repo.branch} was force-pushed: {short(upstream)} does not descend "
             f"from {short(last)} (set repo.allow_force_push = true to accept)"
         )
-    if git.is_ancestor(ctx.upstream, ctx.head):
-        ctx.target = ctx.head  # nothing new upstream
-    elif ctx.upstream in state.quarantined():
+    if git.is_ancestor(upstream, head):
+        ctx.target = head  # nothing new upstream
+    elif upstream in state.quarantined():
         raise Blocked(
-            f"upstream {short(ctx.upstream)} is quarantined (it failed its health check); "
+            f"upstream {short(upstream)} is quarantined (it failed its health check); "
             "push a new commit, or `syncd rollback`"
         )
     elif cfg.repo.local_branch:
-        tree, conflicts = git.merge_tree(ctx.head, ctx.upstream)
+        tree, conflicts = git.merge_tree(head, upstream)
         if conflicts:
             raise Blocked(
-                f"merge conflict in {', '.join(conflicts)} merging {short(ctx.upstream)} "
+                f"merge conflict in {', '.join(conflicts)} merging {short(upstream)} "
                 f"into {cfg.repo.local_branch}"
             )
         ctx.merge_tree = tree
-        ctx.reasons.append(f"upstream moved to {short(ctx.upstream)}")
-    elif git.is_ancestor(ctx.head, ctx.upstream):
-        ctx.target = ctx.upstream
-        ctx.reasons.append(f"upstream moved to {short(ctx.upstream)}")
-    elif forced and (ctx.head == last or git.is_ancestor(ctx.head, last)):
-        ctx.target = ctx.upstream  # accepted force push; HEAD holds no commit of its own
-        ctx.reasons.append(f"upstream force-pushed to {short(ctx.upstream)}")
+        ctx.reasons.append(f"upstream moved to {short(upstream)}")
+    elif git.is_ancestor(head, upstream):
+        ctx.target = upstream
+        ctx.reasons.append(f"upstream moved to {short(upstream)}")
+    elif forced and last and (head == last or git.is_ancestor(head, last)):
+        ctx.target = upstream  # accepted force push; HEAD holds no commit of its own
+        ctx.reasons.append(f"upstream force-pushed to {short(upstream)}")
     else:
         raise Blocked(
             f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
             "use repo.local_branch for server-only commits"
         )
-    _refuse_to_overwrite_untracked(ctx, ctx.merge_tree or ctx.target)
+    _refuse_to_overwrite_untracked(ctx, ctx.tree_to_run)
     if ctx.target and ctx.target != state.deployed:
         ctx.reasons.append(
             f"{short(ctx.target)} not deployed yet"
@@ -210,11 +213,10 @@ def decide(ctx: Context) -> Next:
 def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
     """A file the deploy adds must not already sit in the tree untracked (or git-ignored): git would
     refuse, or overwrite an ignored one. Checked per added path, so the cost follows the change."""
-    if tree_ish == ctx.head:
+    head = known(ctx.head, "HEAD")
+    if tree_ish == head:
         return
-    in_the_way = [
-        p for p in ctx.git.added_paths(ctx.head, tree_ish) if os.path.lexists(ctx.cfg.repo.path / p)
-    ]
+    in_the_way = [p for p in ctx.git.added_paths(head, tree_ish) if os.path.lexists(ctx.cfg.repo.path / p)]
     if in_the_way:
         raise Blocked(
             f"the new version adds {', '.join(in_the_way[:5])}, which already exist(s) untracked in "
@@ -229,8 +231,8 @@ def plan_environment(ctx: Context) -> Next:
     from syncd.environments import MAX_REQUIREMENTS, Environments, env_name
 
     envs = ctx.environments = Environments(ctx.cfg.python, ctx.cfg.repo.path, ctx.owner, ctx.should_stop)
-    rel, commit = ctx.cfg.python.requirements, ctx.merge_tree or ctx.target
-    requirements = ctx.git.read_blob(commit, rel)
+    rel = ctx.cfg.python.requirements
+    requirements = ctx.git.read_blob(ctx.tree_to_run, rel)
     if requirements is None:
         raise Blocked(f"python.requirements: {rel} is not in {short(ctx.target or ctx.upstream)}")
     if len(requirements) > MAX_REQUIREMENTS:
@@ -249,7 +251,8 @@ def plan_environment(ctx: Context) -> Next:
 def build_environment(ctx: Context) -> Next:
     """Build the target's environment as the owner, before anything moves; reuse it when it exists."""
     if ctx.environment_changed:
-        if ctx.environments.ensure_built(ctx.environment, ctx.requirements):
+        envs, name = known(ctx.environments, "[python]"), known(ctx.environment, "the environment")
+        if envs.ensure_built(name, known(ctx.requirements, "the requirements")):
             _LOG.info("built python environment %s", ctx.environment)
         else:
             _LOG.info("reusing python environment %s", ctx.environment)
@@ -258,7 +261,7 @@ def build_environment(ctx: Context) -> Next:
 
 def render_plan(ctx: Context) -> Next:
     """Render the environment of the commit to run and compare it with what is installed."""
-    tree_ish = ctx.merge_tree or ctx.target
+    tree_ish = ctx.tree_to_run
     secrets_path = secrets_dir(ctx.cfg, ctx.systemctl.unit_dir())
     ctx.rendered = render(ctx.cfg, lambda rel: ctx.git.read_blob(tree_ish, rel), secrets_path)
     ctx.installed_dropin = fsutil.read_bytes(ctx.dropin_path)
@@ -278,10 +281,10 @@ def render_plan(ctx: Context) -> Next:
     if adopt_only:
         ctx.reasons.clear()
     if not ctx.reasons:
-        ctx.result, ctx.reason = "up-to-date", (f"adopted {short(ctx.head)}" if adopt_only else None)
+        ctx.result, ctx.reason = Result.UP_TO_DATE, (f"adopted {short(ctx.head)}" if adopt_only else None)
         return STOP
     if ctx.dry_run:
-        ctx.result, ctx.reason = "planned", "; ".join(ctx.reasons)
+        ctx.result, ctx.reason = Result.PLANNED, "; ".join(ctx.reasons)
         return STOP
     return GO
 
@@ -301,7 +304,7 @@ def wait_for_quiet(ctx: Context) -> Next:
     if verdict.cause is None:
         return GO
     commit = ctx.target or ctx.upstream
-    ctx.result, ctx.reason = ("skipped" if verdict.skip else "waiting"), verdict.cause
+    ctx.result, ctx.reason = (Result.SKIPPED if verdict.skip else Result.WAITING), verdict.cause
     ctx.state.update_status(
         waiting={
             "cause": verdict.cause,

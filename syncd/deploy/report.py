@@ -6,10 +6,15 @@ Nothing here may change or delay the result beyond notify.timeout: every failure
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 from syncd import log
 from syncd.deploy.context import Context
+from syncd.result import Result
 from syncd.state import now_iso
+
+if TYPE_CHECKING:  # imported where they are used: most syncs tell nobody
+    from syncd.notify import Event
 
 _LOG = log.get("deploy")
 
@@ -17,7 +22,7 @@ _LOG = log.get("deploy")
 def after_sync(
     ctx: Context,
     *,
-    result: str,
+    result: Result,
     reason: str | None,
     frm: str | None,
     to: str | None,
@@ -45,7 +50,15 @@ def after_sync(
     write_textfile(ctx.cfg)
 
 
-def make_event(ctx: Context, result, reason, frm, to, running, duration_s):
+def make_event(
+    ctx: Context,
+    result: Result,
+    reason: str | None,
+    frm: str | None,
+    to: str | None,
+    running: str | None,
+    duration_s: float,
+) -> Event:
     from syncd.notify import Event, mask
 
     secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from syncd import fsutil, log
 from syncd.config import EnvConfig, HealthConfig
-from syncd.deploy.context import STOP, Context, Next, short
+from syncd.deploy.context import STOP, Context, Json, Next
 from syncd.errors import SyncdError
 from syncd.journal import Entry
-from syncd.environments import restore_link
-from syncd.render.environment import install_secret_files, render, secrets_dir
+from syncd.environments import Environments, restore_link
+from syncd.render.environment import Rendered, install_secret_files, render, secrets_dir
+from syncd.text import short
 
 _LOG = log.get("undo")
 
@@ -70,10 +71,10 @@ def put_back(ctx: Context, entry: Entry) -> tuple[bool, str]:
     return healthy, "; ".join(notes)
 
 
-def keep_environments(ctx: Context) -> dict:
+def keep_environments(ctx: Context, envs: Environments) -> Json:
     """Remove environments beyond python.keep; return the status fields naming the running one
     (`environment`) and those that ran, newest first. Never fails a deploy judged healthy."""
-    envs, started = ctx.environments, time.monotonic()
+    started = time.monotonic()
     try:
         running = envs.name_of(envs.current_target())
         if running is None:
@@ -82,7 +83,7 @@ def keep_environments(ctx: Context) -> dict:
         removed = envs.collect(running, envs.name_of(ctx.venv_before), used)
         if removed:
             _LOG.info(
-                "removed python environment(s) %s (python.keep = %d)", ", ".join(removed), ctx.cfg.python.keep
+                "removed python environment(s) %s (python.keep = %d)", ", ".join(removed), envs.python.keep
             )
         _LOG.debug("kept python environments (%.3fs)", time.monotonic() - started)
         return {"environment": running, "environments_used": used[:50]}
@@ -91,7 +92,7 @@ def keep_environments(ctx: Context) -> dict:
         return {}
 
 
-def env_settings(env: EnvConfig) -> dict:
+def env_settings(env: EnvConfig) -> Json:
     """The [env] config as plain JSON (names, paths, delivery; never a secret value)."""
     return {
         "vars": dict(env.vars),
@@ -103,12 +104,12 @@ def env_settings(env: EnvConfig) -> dict:
     }
 
 
-def health_settings(health: HealthConfig) -> dict:
+def health_settings(health: HealthConfig) -> Json:
     """The [health] config as plain JSON, recorded with each deploy for its undo."""
     return asdict(health)
 
 
-def health_config(recorded: dict | None, current: HealthConfig) -> HealthConfig:
+def health_config(recorded: Json | None, current: HealthConfig) -> HealthConfig:
     if not recorded:
         return current  # recorded by an older syncd that did not keep it
     known = {f.name for f in fields(HealthConfig)}
@@ -118,7 +119,7 @@ def health_config(recorded: dict | None, current: HealthConfig) -> HealthConfig:
     return HealthConfig(**values)
 
 
-def _rerender(ctx: Context, commit: str, env_previous: dict | None):
+def _rerender(ctx: Context, commit: str, env_previous: Json | None) -> Rendered | None:
     cfg = ctx.cfg
     if env_previous is not None:
         key = env_previous.get("key")

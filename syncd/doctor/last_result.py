@@ -1,9 +1,10 @@
 """The last sync deployed or found nothing new; otherwise its reason and where to look."""
 
 from syncd.doctor import result
+from syncd.result import Result
 from syncd.text import short
 
-OK = ("deployed", "up-to-date")
+OK = tuple(r for r in Result if r.ok)
 
 
 def check(s):

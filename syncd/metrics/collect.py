@@ -10,8 +10,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from syncd.metrics.counters import Counters
+from syncd.result import Result
 
-RESULTS = ("deployed", "up-to-date", "rolled-back", "blocked", "error")
+RESULTS = tuple(r for r in Result if r.recorded)  # what a sync counts
 
 HELP = {
     "syncd_deploys": "Syncs finished, by result: deployed (a new version runs and is healthy), rolled-back "

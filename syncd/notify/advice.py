@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from syncd.result import Result
+
 # (pattern in "result: reason", what to do). First match wins; the texts are the "what to do"
 # column of docs/troubleshooting.md without its markdown.
 ADVICE: tuple[tuple[str, str], ...] = (
@@ -76,7 +78,7 @@ FALLBACK = (
 def what_to_do(
     result: str, reason: str | None, unit: str, tree: str | None = None, owner: str | None = None
 ) -> str:
-    if result == "deployed":
+    if result == Result.DEPLOYED:
         return DEPLOYED
     text = f"{result}: {reason or ''}"
     for pattern, advice in ADVICE:

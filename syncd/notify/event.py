@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import overload
 
 from syncd.notify.advice import what_to_do
+from syncd.result import Result
 from syncd.text import short
 
 MASK = "********"
-FAILURES = ("rolled-back", "error")
+FAILURES = tuple(r for r in Result if r.failed)  # their notifications carry the log tail
 
 
 @dataclass
@@ -54,10 +57,10 @@ class Event:
     def headline(self) -> str:
         now, frm = short(self.running), short(self.from_)
         return {
-            "deployed": f"{now} deployed and healthy",
-            "rolled-back": f"{frm} failed and was rolled back, {now} runs again",
-            "blocked": f"deploy blocked, nothing changed ({now} still runs)",
-            "error": f"syncd could not finish a sync ({now} runs)",
+            Result.DEPLOYED: f"{now} deployed and healthy",
+            Result.ROLLED_BACK: f"{frm} failed and was rolled back, {now} runs again",
+            Result.BLOCKED: f"deploy blocked, nothing changed ({now} still runs)",
+            Result.ERROR: f"syncd could not finish a sync ({now} runs)",
         }.get(self.event, f"{self.event} ({now})")
 
     def text(self) -> str:
@@ -69,7 +72,7 @@ class Event:
             f"What to do:    {self.advice()}",
             f"When:          {self.time} (the sync took {self.duration_s:g}s)",
         ]
-        if self.event == "rolled-back" and self.from_:
+        if self.event == Result.ROLLED_BACK and self.from_:
             lines.append(f"Failed:        {self.from_}")
         if self.event in FAILURES and self.log_tail:
             lines += ["", f"The last lines {self.unit} logged:"] + [f"  {line}" for line in self.log_tail]
@@ -77,7 +80,15 @@ class Event:
         return "\n".join(lines) + "\n"
 
 
-def mask(text: str | None, secrets) -> str | None:
+@overload
+def mask(text: str, secrets: Iterable[str]) -> str: ...
+@overload
+def mask(text: None, secrets: Iterable[str]) -> None: ...
+@overload
+def mask(text: str | None, secrets: Iterable[str]) -> str | None: ...
+
+
+def mask(text: str | None, secrets: Iterable[str]) -> str | None:
     """Replace every secret value in `text` (longest first, so a value inside another goes too)."""
     if not text:
         return text
