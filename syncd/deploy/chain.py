@@ -202,7 +202,7 @@ def recover(ctx: Context) -> None:
 
 
 def finish(ctx: Context) -> Outcome:
-    """Record the result (status, history), tell it, clear the journal, run post_deploy hooks."""
+    """Record how the sync ended (record_outcome), unless it is a result that records nothing."""
     result = ctx.result
     assert result is not None, "every way out of the chain sets a result"
     if ctx.dry_run or not result.recorded:  # a dry run records nothing

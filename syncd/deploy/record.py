@@ -38,6 +38,7 @@ class Ending:
 
 
 def record_outcome(ctx: Context, end: Ending, fields: StatusFields) -> None:
+    """The one place a sync's end is recorded and told; telling never changes the result."""
     noteworthy = True
     try:
         noteworthy = record(ctx, end, fields)
