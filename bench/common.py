@@ -141,8 +141,9 @@ def machine_info() -> dict:
 
 def write_result(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    # a smoke run never overwrites the figures of a full run
-    path = RESULTS / (f"{name}-quick.json" if data.get("quick") else f"{name}.json")
+    # a smoke run or a partial one (some sizes only) never overwrites the figures of a full run
+    suffix = "-quick" if data.get("quick") else "-partial" if data.get("partial") else ""
+    path = RESULTS / f"{name}{suffix}.json"
     payload = {"benchmark": name, "machine": machine_info(), **data}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"  -> {path.relative_to(ROOT)}")
@@ -415,9 +416,12 @@ def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
     return {"git": t1 - t0, "chown": t2 - t1, "restart": t3 - t2, "answer": t4 - t3, "total": t4 - t0}
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, *, sizes: bool = False):
     import argparse
 
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="a smoke run: fewer sizes and repetitions")
+    if sizes:
+        p.add_argument("--sizes", metavar="N,N", help="only these repository sizes (files), e.g. 1000,10000")
+        p.add_argument("--reps", type=int, metavar="N", help="repetitions per size (default: 7/7/5)")
     return p.parse_args(argv)

@@ -137,8 +137,12 @@ def summarise(raw: dict) -> dict:
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
+    args = parse_args(argv, sizes=True)
     sizes = [(1_000, 2), (10_000, 2)] if args.quick else [(1_000, 7), (10_000, 7), (100_000, 5)]
+    if args.sizes:  # a partial run (its own result file): chosen sizes, 7 repetitions unless --reps
+        sizes = [(int(n), 7) for n in args.sizes.split(",")]
+    if args.reps:
+        sizes = [(files, args.reps) for files, _ in sizes]
     env = Env()
     raws, rows = [], []
     try:
@@ -198,6 +202,7 @@ def main(argv=None) -> dict:
         NAME,
         {
             "quick": args.quick,
+            "partial": bool(args.sizes or args.reps),
             "summary": rows,
             "raw": raws,
             "table": text,

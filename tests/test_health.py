@@ -103,9 +103,14 @@ class Units:
             self.systemctl.daemon_reload()
 
 
-@pytest.fixture
-def systemctl(user_manager) -> Systemctl:
-    return Systemctl("user")
+@pytest.fixture(params=["dbus", "systemctl"])
+def systemctl(user_manager, request):
+    """Each judgement twice: watching the unit over D-Bus, and polling `systemctl show`."""
+    over_dbus = request.param == "dbus"
+    made = Systemctl("user", dbus=over_dbus)
+    yield made
+    if over_dbus:  # the D-Bus path really ran (no silent fallback to systemctl)
+        assert made.dbus_unavailable is None, made.dbus_unavailable
 
 
 @pytest.fixture

@@ -9,15 +9,18 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syncd import fsutil, log
 from syncd.config import EnvConfig, HealthConfig
 from syncd.deploy.context import STOP, Context, Json, Next
 from syncd.errors import SyncdError
 from syncd.journal import Entry
-from syncd.environments import Environments, restore_link
 from syncd.render.environment import Rendered, install_secret_files, render, secrets_dir
 from syncd.text import short
+
+if TYPE_CHECKING:  # imported where used: only [python] needs it, and it costs every sync start-up
+    from syncd.environments import Environments
 
 _LOG = log.get("undo")
 
@@ -51,8 +54,11 @@ def put_back(ctx: Context, entry: Entry) -> tuple[bool, str]:
     install_secret_files(
         secrets_dir(ctx.cfg, ctx.systemctl.unit_dir()), previous.secret_files if previous else {}
     )
-    if entry.venv_link and restore_link(ctx.owner, Path(entry.venv_link), entry.venv_previous):
-        _LOG.info("venv switched back to %s", entry.venv_previous)
+    if entry.venv_link:  # [python] only: importing environments costs every sync start-up time
+        from syncd.environments import restore_link
+
+        if restore_link(ctx.owner, Path(entry.venv_link), entry.venv_previous):
+            _LOG.info("venv switched back to %s", entry.venv_previous)
     healthy = True
     if entry.phase in ("restarting", "judged"):
         from syncd.deploy.apply import judge_unit, restart_unit

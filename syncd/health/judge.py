@@ -30,6 +30,12 @@ from typing import Callable
 from syncd.health.probes import probes_for
 
 PROPERTIES = ("ActiveState", "SubState", "MainPID", "NRestarts", "InvocationID", "Result")
+# How soon to look again: a restarted service often answers within tens of milliseconds, so the
+# first looks come fast, as a person polling the port would; each pause then adds a tenth of the
+# time already waited (the verdict comes at most ~10 % late), up to POLL_INTERVAL. A watch that
+# hears systemd's change signals (D-Bus) also wakes at once when the unit changes.
+FIRST_PAUSE = 0.005
+PAUSE_GROWTH = 0.1
 POLL_INTERVAL = 0.15
 _PROCESS_RESULTS = ("exit-code", "signal", "core-dump", "success")
 
@@ -85,9 +91,14 @@ def take_snapshot(systemctl, unit: str) -> Snapshot:
     return Snapshot.from_properties(systemctl.show(unit, *PROPERTIES))
 
 
-def _observe(systemctl, unit: str) -> tuple[Snapshot, bool]:
+def next_pause(waited: float) -> float:
+    """Seconds to wait before looking again, `waited` seconds into a wait."""
+    return min(POLL_INTERVAL, FIRST_PAUSE + waited * PAUSE_GROWTH)
+
+
+def _observe(watch) -> tuple[Snapshot, bool]:
     """The unit's state, and whether a job (a queued start or restart) is pending for it."""
-    props = systemctl.show(unit, *PROPERTIES, "Job")
+    props = watch.show(*PROPERTIES, "Job")
     return Snapshot.from_properties(props), props.get("Job", "") not in ("", "0")
 
 
@@ -154,54 +165,64 @@ def judge(
     """Watch `unit` (just restarted; `after` taken when the restart job returned) until it is
     judged healthy or not. health.timeout bounds becoming up and passing the probes; the settle
     window follows. Probes run as `run_as` (an Identity) in `cwd` where they run a command."""
+    with systemctl.watch(unit) as watch:
+        return _judge(watch, health, after, probes_for(health, run_as=run_as, cwd=cwd), on_progress)
+
+
+def _judge(watch, health, after: Snapshot, pending: list, on_progress) -> Verdict:
     progress = on_progress or (lambda message: None)
     start = time.monotonic()
     deadline = start + health.timeout
-    pending = probes_for(health, run_as=run_as, cwd=cwd)
     probe_reasons: dict[str, str] = {}
     # The identity to hold on to: the restarted invocation, once seen up with no job pending.
     # `after` qualifies when the restart job had finished and left the unit up.
     baseline = after if _is_up(after) else None
     phase = "starting"  # -> "probing" -> "settling"
-    settle_end = 0.0
+    settle_end = observed_at = 0.0
+    look = True  # observe the unit at the next turn
     progress("waiting for the unit to become active")
 
     def verdict(healthy: bool, reason: str) -> Verdict:
         return Verdict(healthy, reason, round(time.monotonic() - start, 3))
 
     while True:
-        checked_at = time.monotonic()
-        now, job_pending = _observe(systemctl, unit)
-        if job_pending and phase == "starting":
-            baseline = None  # a queued (re)start: the invocation to watch does not exist yet
-        found = assess(now, after, job_pending=job_pending, baseline=baseline, was_up=phase != "starting")
-        if found.status == "failed":
-            return verdict(False, found.reason)
+        # While probes are retried fast, the unit is looked at again when the watch heard it change
+        # or POLL_INTERVAL has passed; in the other phases at every turn.
+        if look or phase != "probing" or time.monotonic() - observed_at >= POLL_INTERVAL:
+            observed_at = time.monotonic()
+            now, job_pending = _observe(watch)
+            look = False
+            if job_pending and phase == "starting":
+                baseline = None  # a queued (re)start: the invocation to watch does not exist yet
+            found = assess(now, after, job_pending=job_pending, baseline=baseline, was_up=phase != "starting")
+            if found.status == "failed":
+                return verdict(False, found.reason)
+            if found.status == "up":
+                if baseline is None:
+                    baseline = now
+                if phase == "starting":
+                    phase = "probing"
+                    progress(f"unit is {now.active_state} ({now.sub_state}, main PID {now.main_pid})")
 
-        if found.status == "up":
-            if baseline is None:
-                baseline = now
-            if phase == "starting":
-                phase = "probing"
-                progress(f"unit is {now.active_state} ({now.sub_state}, main PID {now.main_pid})")
-            if phase == "probing":
-                for probe in list(pending):
-                    reason = probe.check(max(deadline - time.monotonic(), 0.1))
-                    if reason is None:
-                        pending.remove(probe)
-                        progress(f"{probe.name} probe passed")
-                    else:
-                        probe_reasons[probe.name] = reason
-                if not pending:
-                    phase = "settling"
-                    settle_end = time.monotonic() + health.settle
-                    progress(f"watching the unit settle for {_secs(health.settle)}")
-                    continue  # observe again before trusting anything about the settle window
+        if phase == "probing":
+            for probe in list(pending):
+                reason = probe.check(max(deadline - time.monotonic(), 0.1))
+                if reason is None:
+                    pending.remove(probe)
+                    progress(f"{probe.name} probe passed")
+                else:
+                    probe_reasons[probe.name] = reason
+            if not pending:
+                phase = "settling"
+                settle_end = time.monotonic() + health.settle
+                progress(f"watching the unit settle for {_secs(health.settle)}")
+                look = True  # observe again before trusting anything about the settle window
+                continue
 
         if phase == "settling":
-            if checked_at >= settle_end:
+            if observed_at >= settle_end:
                 return verdict(True, f"active and stable for {_secs(health.settle)}")
-            wake = settle_end
+            wake, pause = settle_end, POLL_INTERVAL
         else:
             if time.monotonic() >= deadline:
                 if phase == "probing":
@@ -209,5 +230,6 @@ def judge(
                         False, probe_reasons.get(pending[0].name, f"{pending[0].name} probe did not pass")
                     )
                 return verdict(False, _deadline_reason(now, job_pending, health.timeout))
-            wake = deadline
-        time.sleep(max(0.0, min(POLL_INTERVAL, wake - time.monotonic())))
+            wake, pause = deadline, next_pause(time.monotonic() - start)
+        if watch.wait(max(0.0, min(pause, wake - time.monotonic()))):
+            look = True  # systemd said the unit changed

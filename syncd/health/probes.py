@@ -8,7 +8,6 @@ host, an argument or anything from the environment.
 from __future__ import annotations
 
 import socket
-import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from urllib.parse import urlsplit
 
 from syncd import runas
 from syncd.config.values import parse_dicom_target, parse_host_port
-from syncd.health import dicom
+
+# ssl and the DICOM client are imported by the probes that use them: each costs a `syncd sync`
+# a few milliseconds of start-up, and most configs have neither an https nor a DICOM probe.
 
 ATTEMPT_TIMEOUT = 2.0  # tcp and http: a healthy local service answers well within this
 DICOM_ATTEMPT_TIMEOUT = 5.0
@@ -62,6 +63,8 @@ def check_http(url: str, timeout: float) -> str | None:
     (not each receive), only the status line is read (at most MAX_STATUS_LINE bytes), and no
     proxy is asked whatever *_proxy says.
     """
+    import ssl
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "http probe: URL must be http or https"
@@ -150,6 +153,8 @@ def check_command(
 
 
 def check_dicom_echo(target: str, timeout: float) -> str | None:
+    from syncd.health import dicom
+
     try:
         ae_title, host, port = parse_dicom_target(target)
     except ValueError:

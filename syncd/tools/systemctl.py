@@ -1,17 +1,49 @@
-"""systemctl, for one scope ("system" or "user"). Nothing here decides; it only asks and tells."""
+"""systemctl, for one scope ("system" or "user"). Nothing here decides; it only asks and tells.
+
+What a deploy asks on every run (show of the common properties, reset-failed, restart, and
+watching a unit while it is judged) goes to systemd over D-Bus (syncd/tools/systemd_dbus.py): no
+process per question, the restart job's result and the unit's changes as systemd announces them.
+Where D-Bus cannot reach systemd (no bus, no jeepney), the same is done by running `systemctl`.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from syncd.errors import ToolError
 
+if TYPE_CHECKING:
+    from syncd.tools.systemd_dbus import Manager
+
 
 class Systemctl:
-    def __init__(self, scope: str = "system"):
+    def __init__(self, scope: str = "system", *, dbus: bool = True):
         self.scope = scope
+        # Why D-Bus is not used (None while it is): set at the first failure to reach systemd.
+        self.dbus_unavailable: str | None = None if dbus else "not asked for"
+
+    def _manager(self) -> Manager | None:
+        """A new connection to systemd over D-Bus, or None (then systemctl does the work)."""
+        if self.dbus_unavailable is not None:
+            return None
+        try:
+            from syncd.tools import systemd_dbus
+        except ImportError as exc:
+            self.dbus_unavailable = f"jeepney cannot be imported: {exc}"
+            return None
+        try:
+            return systemd_dbus.Manager(self.scope)
+        except systemd_dbus.Unavailable as exc:
+            self.dbus_unavailable = str(exc)
+            return None
+
+    def _unreachable(self, exc: Exception) -> None:
+        self.dbus_unavailable = str(exc)
 
     def _argv(self, *args: str) -> list[str]:
         return ["systemctl", *(["--user"] if self.scope == "user" else []), *args]
@@ -26,6 +58,15 @@ class Systemctl:
         return proc
 
     def show(self, unit: str, *props: str) -> dict[str, str]:
+        if props and self.dbus_unavailable is None:
+            from syncd.tools.systemd_dbus import INTERFACE_OF, Unavailable
+
+            if all(p in INTERFACE_OF for p in props) and (manager := self._manager()) is not None:
+                try:
+                    with manager:
+                        return manager.properties(unit, props)
+                except Unavailable as exc:
+                    self._unreachable(exc)
         args = ["show", unit]
         for p in props:
             args += ["-p", p]
@@ -41,7 +82,26 @@ class Systemctl:
         self.run("daemon-reload")
 
     def restart(self, unit: str, timeout: float | None = 120) -> None:
-        """Returns when the restart job has finished; raises ToolError when it failed."""
+        """Returns when the restart job has finished; raises ToolError when it failed or was
+        refused, subprocess.TimeoutExpired when it did not finish within `timeout`."""
+        if (manager := self._manager()) is not None:
+            from syncd.tools import systemd_dbus as dbus
+
+            argv = self._argv("restart", unit)
+            try:
+                with manager:
+                    manager.restart(unit, 120 if timeout is None else timeout)
+                return
+            except dbus.Refused as exc:
+                raise ToolError(argv, 1, f"Failed to restart {unit}: {exc.message or exc.name}") from None
+            except dbus.JobFailed as exc:
+                raise ToolError(argv, 1, str(exc)) from None
+            except dbus.JobTimeout:
+                raise subprocess.TimeoutExpired(argv, timeout or 120) from None
+            except dbus.Unavailable as exc:
+                # Refused before the job was queued, or the connection broke while waiting: the
+                # job's fate is unknown, so it is not queued a second time; the caller judges the unit.
+                raise ToolError(argv, 1, f"lost systemd while restarting {unit}: {exc}") from None
         self.run("restart", unit, timeout=timeout)
 
     def start(self, unit: str) -> None:
@@ -52,7 +112,33 @@ class Systemctl:
         self.run("stop", unit, check=False)
 
     def reset_failed(self, unit: str) -> None:
+        if (manager := self._manager()) is not None:
+            from syncd.tools import systemd_dbus as dbus
+
+            try:
+                with manager:
+                    manager.reset_failed(unit)
+                return
+            except dbus.Refused:
+                return  # as with systemctl: nothing to reset (not loaded, not failed)
+            except dbus.Unavailable as exc:
+                self._unreachable(exc)
         self.run("reset-failed", unit, check=False)
+
+    def watch(self, unit: str) -> UnitWatch:
+        """Look at `unit` repeatedly (while it is judged): over D-Bus, woken as soon as systemd says
+        it changed; else by running `systemctl show` each time."""
+        manager = self._manager()
+        if manager is not None:
+            from syncd.tools.systemd_dbus import Unavailable
+
+            try:
+                manager.watch(unit)
+            except Unavailable as exc:
+                manager.close()
+                self._unreachable(exc)
+                manager = None
+        return UnitWatch(self, unit, manager)
 
     def reachable(self) -> str | None:
         """None when the manager answers, else why not (systemctl's own words)."""
@@ -80,3 +166,57 @@ class Systemctl:
 
     def dropin_dir(self, unit: str) -> Path:
         return self.unit_dir() / f"{unit}.d"
+
+
+class UnitWatch:
+    """One unit, looked at repeatedly: show() its properties, wait() until it changes or time passes."""
+
+    def __init__(self, systemctl: Systemctl, unit: str, manager: Manager | None) -> None:
+        self.systemctl, self.unit, self._manager = systemctl, unit, manager
+
+    @property
+    def hears_changes(self) -> bool:
+        """True when wait() returns as soon as systemd says the unit changed."""
+        return self._manager is not None
+
+    def show(self, *props: str) -> dict[str, str]:
+        if self._manager is not None:
+            from syncd.tools.systemd_dbus import Unavailable
+
+            try:
+                return self._manager.properties(self.unit, props)
+            except Unavailable as exc:
+                self._lost(exc)
+        return self.systemctl.show(self.unit, *props)
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to `timeout` seconds; True when cut short because systemd said the unit changed."""
+        if self._manager is not None:
+            from syncd.tools.systemd_dbus import Unavailable
+
+            try:
+                return self._manager.wait_for_change(timeout)
+            except Unavailable as exc:
+                self._lost(exc)
+                return True  # look again, with systemctl now
+        time.sleep(timeout)
+        return False
+
+    def _lost(self, exc: Exception) -> None:
+        assert self._manager is not None
+        self._manager.close()
+        self._manager = None
+        self.systemctl._unreachable(exc)
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+    def __enter__(self) -> UnitWatch:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
