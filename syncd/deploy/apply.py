@@ -106,6 +106,8 @@ def chown_changed(ctx: Context) -> Next:
 
 
 def pre_restart_hooks(ctx: Context) -> Next:
+    if not ctx.cfg.hooks.pre_restart:
+        return GO
     from syncd.hooks import run_hooks
 
     try:

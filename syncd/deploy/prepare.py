@@ -165,8 +165,9 @@ def decide(ctx: Context) -> Next:
         return GO
     head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
     last = state.last_upstream
+    # (an old upstream gone from the repo is no force push: its existence asked only when it counts)
     forced = bool(
-        last and last != upstream and git.rev(last) is not None and not git.is_ancestor(last, upstream)
+        last and last != upstream and not git.is_ancestor(last, upstream) and git.rev(last) is not None
     )
     if forced and not cfg.repo.allow_force_push:
         raise Blocked(

@@ -53,6 +53,10 @@ class Git:
         self.timeout, self.fetch_timeout = timeout, fetch_timeout
         self.committer = parse_committer(committer) if committer else None
         self._config_fd: int | None = None
+        # What this sync already asked git, so it is not asked twice: diffs between two object ids
+        # (which never change), and the tree of each commit made by commit_tree().
+        self._diffs: dict[tuple[str, str], dict[str, str]] = {}
+        self._tree_of: dict[str, str] = {}
 
     def trust(self, repositories: list[str]) -> None:
         """Let git, as the owner, fetch from these local repositories though another user owns them.
@@ -137,8 +141,20 @@ class Git:
 
     def added_paths(self, old: str, new: str) -> list[str]:
         """Paths that exist in `new` and not in `old` (a rename counts as an added path)."""
-        out = self.run("diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new).stdout
-        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+        return [path for path, status in self._diff(old, new).items() if status == "A"]
+
+    def _diff(self, old: str, new: str) -> dict[str, str]:
+        """{path: status letter} from `old` to `new` (commits or trees, renames as delete + add).
+        decide's added paths and chown's changed paths are the same diff: git is asked once."""
+        key = (old, self._tree_of.get(new, new))
+        if key in self._diffs:
+            return self._diffs[key]
+        out = self.run("diff", "--name-status", "-z", "--no-renames", old, new).stdout
+        fields = out.decode("utf-8", "surrogateescape").split("\0")
+        found = dict(zip(fields[1::2], fields[0::2]))  # "M", path, "A", path, ...
+        if _OBJECT_ID.fullmatch(old) and _OBJECT_ID.fullmatch(key[1]):  # names of refs may move
+            self._diffs[key] = found
+        return found
 
     def tree_status(self) -> TreeStatus:
         """Branch, HEAD and tracked files with uncommitted changes, in one git call.
@@ -178,10 +194,7 @@ class Git:
         return None
 
     def changed_paths(self, old: str, new: str) -> list[str]:
-        out = self.run("diff", "--name-only", "-z", "--no-renames", old, new).stdout.decode(
-            "utf-8", "surrogateescape"
-        )
-        return [p for p in out.split("\0") if p]
+        return list(self._diff(old, new))
 
     def read_blob(self, tree_ish: str, path: str) -> bytes | None:
         proc = self.run("cat-file", "blob", f"{tree_ish}:{path}", check=False)
@@ -210,6 +223,16 @@ class Git:
         return found
 
     def remote_url(self, remote: str) -> str | None:
+        """`git config --get remote.REMOTE.url`, read from .git/config without a git process when
+        the file is plain (no includes, quotes, escapes or continuation lines); else asked of git."""
+        from syncd import treefile
+
+        try:
+            text = treefile.read(self.tree, ".git/config", limit=1 << 20, what="git config")
+        except (treefile.UnsafeTreeFile, OSError):
+            text = None
+        if text is not None and (url := plain_remote_url(text.decode("utf-8", "replace"), remote)):
+            return url
         proc = self.run("config", "--get", f"remote.{remote}.url", check=False)
         return proc.stdout.decode().strip() or None
 
@@ -244,7 +267,9 @@ class Git:
         args = ["commit-tree", tree]
         for p in parents:
             args += ["-p", p]
-        return self.out(*args, "-m", message)
+        commit = self.out(*args, "-m", message)
+        self._tree_of[commit] = tree
+        return commit
 
     def move_branch(self, target: str) -> None:
         """Move the checked-out branch and working tree to `target`, keeping uncommitted edits."""
@@ -314,6 +339,39 @@ class Git:
         return self.run(
             "ls-remote", "--exit-code", remote, f"refs/heads/{branch}", check=False, timeout=timeout
         )
+
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SECTION = re.compile(r'\[\s*([A-Za-z0-9-]+)\s*(?:"([^"\\]*)")?\s*\]')
+_ENTRY = re.compile(r"([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?")
+
+
+def plain_remote_url(text: str, remote: str) -> str | None:
+    """The last remote.REMOTE.url of a git config file's text, as `git config --get` would find it
+    (the repository's own config is read last, so its value wins); None when the file has none,
+    or anything here is not plain enough to be sure: then git itself is asked."""
+    section: tuple[str, str | None] | None = None
+    url = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            found = _SECTION.match(line)
+            rest = line[found.end() :].strip() if found else "?"
+            if not found or (rest and rest[0] not in "#;") or found.group(1).lower() in _UNSURE_SECTIONS:
+                return None  # includes, a worktree config, sections on one line with keys: ask git
+            section = (found.group(1).lower(), found.group(2))
+            continue
+        entry = _ENTRY.fullmatch(line)
+        if entry is None or any(c in line for c in '"\\#;') or raw.rstrip().endswith("\\"):
+            return None
+        if section == ("remote", remote) and entry.group(1).lower() == "url" and entry.group(2):
+            url = entry.group(2).strip()
+    return url
+
+
+_UNSURE_SECTIONS = ("include", "includeif", "extensions")
 
 
 def config_file_value(path: Path, key: str) -> str | None:

@@ -26,24 +26,34 @@ class Systemctl:
         self.scope = scope
         # Why D-Bus is not used (None while it is): set at the first failure to reach systemd.
         self.dbus_unavailable: str | None = None if dbus else "not asked for"
+        self._bus: Manager | None = None
 
     def _manager(self) -> Manager | None:
-        """A new connection to systemd over D-Bus, or None (then systemctl does the work)."""
+        """The connection to systemd over D-Bus, opened at the first question; None when systemd
+        cannot be reached that way (then systemctl does the work)."""
         if self.dbus_unavailable is not None:
             return None
-        try:
-            from syncd.tools import systemd_dbus
-        except ImportError as exc:
-            self.dbus_unavailable = f"jeepney cannot be imported: {exc}"
-            return None
-        try:
-            return systemd_dbus.Manager(self.scope)
-        except systemd_dbus.Unavailable as exc:
-            self.dbus_unavailable = str(exc)
-            return None
+        if self._bus is None:
+            try:
+                from syncd.tools import systemd_dbus
+            except ImportError as exc:
+                self.dbus_unavailable = f"jeepney cannot be imported: {exc}"
+                return None
+            try:
+                self._bus = systemd_dbus.Manager(self.scope)
+            except systemd_dbus.Unavailable as exc:
+                self.dbus_unavailable = str(exc)
+        return self._bus
 
     def _unreachable(self, exc: Exception) -> None:
         self.dbus_unavailable = str(exc)
+        self.close()
+
+    def close(self) -> None:
+        """Close the D-Bus connection, if one is open (it is also closed with this object)."""
+        if self._bus is not None:
+            self._bus.close()
+            self._bus = None
 
     def _argv(self, *args: str) -> list[str]:
         return ["systemctl", *(["--user"] if self.scope == "user" else []), *args]
@@ -63,8 +73,7 @@ class Systemctl:
 
             if all(p in INTERFACE_OF for p in props) and (manager := self._manager()) is not None:
                 try:
-                    with manager:
-                        return manager.properties(unit, props)
+                    return manager.properties(unit, props)
                 except Unavailable as exc:
                     self._unreachable(exc)
         args = ["show", unit]
@@ -89,8 +98,7 @@ class Systemctl:
 
             argv = self._argv("restart", unit)
             try:
-                with manager:
-                    manager.restart(unit, 120 if timeout is None else timeout)
+                manager.restart(unit, 120 if timeout is None else timeout)
                 return
             except dbus.Refused as exc:
                 raise ToolError(argv, 1, f"Failed to restart {unit}: {exc.message or exc.name}") from None
@@ -99,8 +107,9 @@ class Systemctl:
             except dbus.JobTimeout:
                 raise subprocess.TimeoutExpired(argv, timeout or 120) from None
             except dbus.Unavailable as exc:
-                # Refused before the job was queued, or the connection broke while waiting: the
-                # job's fate is unknown, so it is not queued a second time; the caller judges the unit.
+                # The connection broke before the job's result came: its fate is unknown, so it is
+                # not queued a second time; the caller judges the unit.
+                self._unreachable(exc)
                 raise ToolError(argv, 1, f"lost systemd while restarting {unit}: {exc}") from None
         self.run("restart", unit, timeout=timeout)
 
@@ -116,8 +125,7 @@ class Systemctl:
             from syncd.tools import systemd_dbus as dbus
 
             try:
-                with manager:
-                    manager.reset_failed(unit)
+                manager.reset_failed(unit)
                 return
             except dbus.Refused:
                 return  # as with systemctl: nothing to reset (not loaded, not failed)
@@ -129,16 +137,16 @@ class Systemctl:
         """Look at `unit` repeatedly (while it is judged): over D-Bus, woken as soon as systemd says
         it changed; else by running `systemctl show` each time."""
         manager = self._manager()
+        rules: tuple[str, ...] = ()
         if manager is not None:
             from syncd.tools.systemd_dbus import Unavailable
 
             try:
-                manager.watch(unit)
+                rules = manager.watch(unit)
             except Unavailable as exc:
-                manager.close()
                 self._unreachable(exc)
                 manager = None
-        return UnitWatch(self, unit, manager)
+        return UnitWatch(self, unit, manager, rules)
 
     def reachable(self) -> str | None:
         """None when the manager answers, else why not (systemctl's own words)."""
@@ -171,8 +179,8 @@ class Systemctl:
 class UnitWatch:
     """One unit, looked at repeatedly: show() its properties, wait() until it changes or time passes."""
 
-    def __init__(self, systemctl: Systemctl, unit: str, manager: Manager | None) -> None:
-        self.systemctl, self.unit, self._manager = systemctl, unit, manager
+    def __init__(self, systemctl: Systemctl, unit: str, manager: Manager | None, rules: tuple[str, ...]):
+        self.systemctl, self.unit, self._manager, self._rules = systemctl, unit, manager, rules
 
     @property
     def hears_changes(self) -> bool:
@@ -203,14 +211,17 @@ class UnitWatch:
         return False
 
     def _lost(self, exc: Exception) -> None:
-        assert self._manager is not None
-        self._manager.close()
         self._manager = None
         self.systemctl._unreachable(exc)
 
     def close(self) -> None:
         if self._manager is not None:
-            self._manager.close()
+            from syncd.tools.systemd_dbus import Unavailable
+
+            try:
+                self._manager.unsubscribe(*self._rules)
+            except Unavailable as exc:
+                self.systemctl._unreachable(exc)
             self._manager = None
 
     def __enter__(self) -> UnitWatch:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import count
 from typing import Any
 
@@ -107,14 +105,17 @@ def unit_path(unit: str) -> str:
 
 
 class Manager:
-    """One connection to the scope's bus, talking to systemd's manager."""
+    """One connection to the scope's bus, talking to systemd's manager. Signals come only while
+    something is subscribed (a restart waiting for its job, a watch)."""
 
     def __init__(self, scope: str, timeout: float = CONNECT_TIMEOUT) -> None:
         self._sock = _authenticated_socket(bus_address(scope), timeout)
         self._parser = Parser()
         self._serials = count(1)
         self._replies: dict[int, Message] = {}
+        self._unwanted: set[int] = set()  # serials whose replies nobody waits for
         self._signals: list[Message] = []
+        self._rules: list[str] = []
         # Hello goes out with the first calls: one round trip for all of them.
         self._hello = self._send(new_method_call(_BUS, "Hello"))
         self._said_hello = self._subscribed = False
@@ -155,7 +156,10 @@ class Manager:
             if message.header.message_type == MessageType.signal:
                 self._signals.append(message)
             elif (serial := message.header.fields.get(HeaderFields.reply_serial)) is not None:
-                self._replies[serial] = message
+                if serial in self._unwanted:
+                    self._unwanted.discard(serial)
+                else:
+                    self._replies[serial] = message
         return True
 
     def _reply(self, serial: int, deadline: float) -> Message:
@@ -208,34 +212,54 @@ class Manager:
             if isinstance(reply, Refused):
                 raise Unavailable(f"cannot subscribe to systemd's signals: {reply}")
         self._subscribed = True
+        self._rules += rules
+
+    def unsubscribe(self, *rules: str) -> None:
+        """Stop the signals `rules` asked for (and systemd's, when no rule is left). Nobody waits
+        for the answers: the connection goes on with the next question."""
+        calls = [new_method_call(_BUS, "RemoveMatch", "s", (rule,)) for rule in rules if rule in self._rules]
+        self._rules = [rule for rule in self._rules if rule not in rules]
+        if self._subscribed and not self._rules:
+            calls.append(new_method_call(_MANAGER, "Unsubscribe"))
+            self._subscribed = False
+        for call in calls:
+            self._unwanted.add(self._send(call))
+        self._signals.clear()
 
     def restart(self, unit: str, timeout: float) -> None:
         """Restart `unit` and wait for the job's result, as `systemctl restart` does."""
         deadline = time.monotonic() + timeout
-        self.subscribe(_signal_rule("JobRemoved"))
-        reply = self._call(new_method_call(_MANAGER, "RestartUnit", "ss", (unit, "replace")))[0]
-        if isinstance(reply, Refused):
-            raise reply
-        job = reply.body[0]
-        while True:
-            for signal in self._signals:
-                fields = signal.header.fields
-                if fields.get(HeaderFields.member) == "JobRemoved" and signal.body[1] == job:
-                    result = signal.body[3]
-                    if result not in _JOB_OK:
-                        raise JobFailed(unit, result)
-                    return
-            self._signals.clear()
-            if not self._read(deadline):
-                raise JobTimeout(f"the restart job of {unit} did not finish within {timeout:g}s")
+        rule = _signal_rule("JobRemoved")
+        self.subscribe(rule)
+        try:
+            reply = self._call(new_method_call(_MANAGER, "RestartUnit", "ss", (unit, "replace")))[0]
+            if isinstance(reply, Refused):
+                raise reply
+            job = reply.body[0]
+            while True:
+                for signal in self._signals:
+                    fields = signal.header.fields
+                    if fields.get(HeaderFields.member) == "JobRemoved" and signal.body[1] == job:
+                        result = signal.body[3]
+                        if result not in _JOB_OK:
+                            raise JobFailed(unit, result)
+                        return
+                self._signals.clear()
+                if not self._read(deadline):
+                    raise JobTimeout(f"the restart job of {unit} did not finish within {timeout:g}s")
+        finally:
+            self.unsubscribe(rule)
 
-    def watch(self, unit: str) -> None:
-        """From now on, wait_for_change() returns early when systemd says `unit` changed."""
-        self.subscribe(
+    def watch(self, unit: str) -> tuple[str, ...]:
+        """From now on, wait_for_change() returns early when systemd says `unit` changed. Returns
+        the rules to give unsubscribe() when done."""
+        rules = (
             _signal_rule("PropertiesChanged", unit_path(unit), "org.freedesktop.DBus.Properties"),
             _signal_rule("JobRemoved") + f",arg2='{unit}'",
         )
+        self.subscribe(*rules)
         self._signals.clear()
+        return rules
 
     def wait_for_change(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for a signal of the watched unit; True when one came."""
@@ -245,15 +269,6 @@ class Manager:
                 return False
         self._signals.clear()
         return True
-
-
-@contextmanager
-def connected(scope: str) -> Iterator[Manager]:
-    manager = Manager(scope)
-    try:
-        yield manager
-    finally:
-        manager.close()
 
 
 def _authenticated_socket(path: str, timeout: float) -> socket.socket:

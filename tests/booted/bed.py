@@ -146,6 +146,7 @@ def wheelhouse(release: str, root: Path, log=print) -> Path:
     with open(CACHE / f"wheels-{release}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if house.is_dir():
+            os.utime(house)  # in use: see the pruning below
             return house
         log(f"testbed: downloading wheels for {release} into {house}")
         inside = "/var/tmp/wheelhouse"
@@ -170,8 +171,11 @@ def wheelhouse(release: str, root: Path, log=print) -> Path:
         shutil.rmtree(root / inside.lstrip("/"), ignore_errors=True)
         tmp.chmod(0o755)
         tmp.rename(house)
+        # Other worktrees may test other requirements (a branch adding a dependency) at the same
+        # time: a wheelhouse is removed only when no run has used it for two days.
         for old in CACHE.glob(f"wheels-{release}-*"):
-            if old != house and old.is_dir() and len(old.name) == len(house.name):
+            unused = time.time() - old.stat().st_mtime > 2 * 86400
+            if old != house and old.is_dir() and len(old.name) == len(house.name) and unused:
                 shutil.rmtree(old, ignore_errors=True)
     return house
 
