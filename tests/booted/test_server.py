@@ -177,9 +177,10 @@ def test_sigkill_mid_deploy_then_start(server):
     m = server.m
     before = server.history()
     head = server.push("5")
-    # Wait until the deploy is under way (journal written, new version started), then SIGKILL syncd.
+    # Wait until the deploy is under way (journal written, new version started: being judged), then
+    # SIGKILL syncd. (Not as soon as the journal exists: a kill then may land in a git command.)
     deadline = time.monotonic() + 120
-    while not server.status()["in_flight"]:
+    while not (server.status()["in_flight"] and server.report()["version"] == "5"):
         assert time.monotonic() < deadline, server.status()
         time.sleep(0.05)
     m.sh("systemctl kill --signal=SIGKILL syncd.service")
