@@ -1,3 +1,3 @@
-from syncd.cli import main
+from syncd.cli import run
 
-raise SystemExit(main())
+run()
