@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -142,3 +143,87 @@ def test_chatty_hook_does_not_block(deployment):
     d.commit({"VERSION": "v2\n"})
     d.sync()
     assert wait_version(d, "v2")
+
+
+def test_git_killed_with_syncd_leaves_locks_that_recovery_clears(deployment):
+    """systemd kills the whole cgroup with syncd: a git killed mid-write leaves its .lock files.
+
+    The next start must still undo the interrupted deploy and deploy again, not stop at
+    "Unable to create '.git/index.lock': File exists".
+    """
+    d = deployment(local_branch="local")
+    slow = d.base / "slow"
+    hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
+    d.write_config(hook)
+    d.sync()
+    before = d.head()
+    d.commit({"VERSION": "v2\n"})
+    slow.touch()
+    proc = start_sync(d)
+    wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    slow.unlink()
+    # What a git killed in `reset --hard` / `update-ref` leaves, owned by the tree's owner.
+    owner = (d.tree / ".git").stat()
+    for name in ("index.lock", "HEAD.lock", "refs/heads/local.lock"):
+        lock = d.tree / ".git" / name
+        lock.write_text("")
+        os.chown(lock, owner.st_uid, owner.st_gid)
+    out = d.sync()
+    assert journal(d) is None
+    history = json.loads(d.syncd("history", "--json", check=0).stdout)
+    assert history[1]["result"] == "rolled-back" and "interrupted" in history[1]["reason"]
+    assert history[0]["result"] == "deployed", out.stdout
+    assert git(d.tree, "rev-parse", "HEAD^1") == before
+    assert not list((d.tree / ".git").rglob("*.lock"))
+    wait_version(d, "v2")
+
+
+def test_a_lock_of_a_git_still_running_is_left_alone(deployment):
+    """A lock held by a live git (an operator's, say) is not syncd's to remove: blocked, untouched."""
+    d = deployment()
+    d.sync()
+    d.commit({"VERSION": "v2\n"})
+    lock = d.tree / ".git" / "index.lock"
+    lock.write_text("")
+    # A git that is still running in the tree (its cwd), as an operator's `git commit` would be.
+    holder = subprocess.Popen(
+        ["/bin/bash", "-c", "exec -a git sleep 60"], cwd=d.tree, stdin=subprocess.DEVNULL
+    )
+    try:
+        out = d.sync(check=None)
+        assert out.returncode != 0
+        assert lock.exists()
+        assert "index.lock" in out.stdout + out.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_recovery_leaves_the_lock_of_a_live_git_of_the_owner(tmp_path, service_user):
+    """The owner's own git still running in the tree (e.g. a killed syncd's git finishing) keeps its lock."""
+    from syncd.runas import identity_for
+    from syncd.tools.git import Git
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    (tree / ".git" / "index.lock").write_text("")
+    uid, gid = service_user.pw_uid, service_user.pw_gid
+    for path in [tree, *tree.rglob("*")]:
+        os.chown(path, uid, gid, follow_symlinks=False)
+    os.chmod(tmp_path, 0o755)
+    owner = identity_for(uid, gid)
+    holder = subprocess.Popen(
+        ["/bin/bash", "-c", "exec -a git sleep 60"], cwd=tree, user=uid, group=gid, stdin=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: Git(tree, owner).running_here() == [holder.pid], what="the owner's git to be seen")
+        assert Git(tree, owner).remove_stale_locks() == []
+        assert (tree / ".git" / "index.lock").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Git(tree, owner).remove_stale_locks() == [".git/index.lock"]
+    assert not (tree / ".git" / "index.lock").exists()

@@ -182,7 +182,7 @@ def recover(ctx: Context) -> None:
         entry.phase,
     )
     ctx.head = entry.previous
-    healthy, note = put_back(ctx, entry)
+    healthy, note = put_back(ctx, entry, after_crash=True)
     ctx.journal.clear()
     result = Result.ROLLED_BACK if healthy else Result.ERROR
     reason = "interrupted deploy undone" + (f"; {note}" if note else "")

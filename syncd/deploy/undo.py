@@ -33,9 +33,12 @@ def undo(ctx: Context) -> Next:
     return STOP
 
 
-def put_back(ctx: Context, entry: Entry) -> tuple[bool, str]:
+def put_back(ctx: Context, entry: Entry, *, after_crash: bool = False) -> tuple[bool, str]:
     """Put back what ran before `entry`'s deploy; return (healthy_again, note)."""
     notes = []
+    if after_crash:  # syncd died mid-deploy, and the gits it ran with it: their locks are stale
+        for lock in ctx.git.remove_stale_locks():
+            _LOG.warning("removed %s, left by a git killed with syncd", lock)
     head_now = ctx.git.rev("HEAD")
     if head_now != entry.previous:
         if head_now in (entry.target, entry.previous) or entry.target is None:

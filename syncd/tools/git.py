@@ -9,6 +9,7 @@ root's GIT_* and SSH_AUTH_SOCK to git; this wrapper builds the environment itsel
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import socket
@@ -325,6 +326,72 @@ class Git:
 
     def switch(self, branch: str) -> None:
         self.run("checkout", "--quiet", branch, umask=0o002)
+
+    # -- after a crash ---------------------------------------------------------------------------
+    def remove_stale_locks(self) -> list[str]:
+        """Remove, as the owner, the .lock files a killed git left in .git; return their paths.
+
+        systemd kills a killed syncd's whole cgroup, git included, and a git killed mid-write leaves
+        index.lock, HEAD.lock or a ref's .lock behind: every later git command then refuses. A lock
+        is stale only when no git runs in this tree (an operator's `git commit` waiting for its
+        editor holds index.lock): then nothing is removed and git's own message says what to do.
+        """
+        if self.running_here():
+            return []
+        # find never follows a link (-P), and runs as the owner: it can remove only what the owner could.
+        proc = runas.run(
+            self.who,
+            [
+                "find",
+                ".git",
+                "-name",
+                "*.lock",
+                "-type",
+                "f",
+                "-not",
+                "-path",
+                ".git/objects/*",
+                "-print",
+                "-delete",
+            ],
+            cwd=self.tree,
+            timeout=self.timeout,
+        )
+        return proc.stdout.decode("utf-8", "replace").split()
+
+    def running_here(self) -> list[int]:
+        """PIDs of the git processes working in this tree that the owner can see (its own: syncd's
+        gits, and the owner's; root's view would be no wider, syncd has no CAP_SYS_PTRACE)."""
+        top = glob.escape(os.path.realpath(self.tree))
+        # Others' processes are unreadable to the owner: find says so on stderr and goes on.
+        cwd_in_tree = ["(", "-lname", top, "-o", "-lname", f"{top}/*", ")"]
+        proc = runas.run(
+            self.who,
+            [
+                "find",
+                "/proc",
+                "-mindepth",
+                "2",
+                "-maxdepth",
+                "2",
+                "-name",
+                "cwd",
+                *cwd_in_tree,
+                "-printf",
+                "%h\\n",
+            ],
+            timeout=self.timeout,
+        )
+        pids = []
+        for where in proc.stdout.decode().split():
+            try:
+                with open(f"{where}/cmdline", "rb") as f:
+                    argv0 = f.read(4096).split(b"\0", 1)[0]
+            except OSError:  # ended meanwhile
+                continue
+            if os.path.basename(argv0).startswith(b"git"):
+                pids.append(int(where.rsplit("/", 1)[1]))
+        return pids
 
     # -- a developer's side (syncd demo) -------------------------------------------------------
     def commit_all(self, message: str) -> None:
