@@ -192,6 +192,19 @@ def test_sigkill_mid_deploy_then_start(server):
     assert server.report()["version"] == "5"
     assert status["deployed"] and not status["in_flight"]
     assert len(server.history()) > len(before)
+    # Killed as soon as the journal exists: the kill may land in a git command, whose .lock files
+    # would stop every later git (the bed once saw .git/HEAD.lock do that); the next start removes them.
+    head = server.push("6")
+    while not server.status()["in_flight"]:
+        assert time.monotonic() < deadline + 120, server.status()
+        time.sleep(0.02)
+    pid = m.sh("systemctl show -p MainPID --value syncd.service")
+    m.sh("systemctl kill --signal=SIGKILL syncd.service")
+    m.wait_for(f'test "$(systemctl show -p MainPID --value syncd.service)" != {pid}')
+    m.sh("systemctl start syncd.service")
+    server.wait_result(head, ("deployed",))
+    assert server.report()["version"] == "6"
+    assert not m.sh("find /opt/pipeline/.git -name '*.lock'")
 
 
 def test_poweroff_and_boot_keeps_everything(server):
@@ -204,5 +217,5 @@ def test_poweroff_and_boot_keeps_everything(server):
     assert (after["deployed"], after["quarantined"]) == (status["deployed"], status["quarantined"])
     assert after["result"] in ("deployed", "up-to-date")  # the start sync found nothing new
     assert server.history()[: len(history)] == history
-    assert server.report()["version"] == "5"
-    assert m.sh("cat /opt/pipeline/VERSION") == "5"
+    assert server.report()["version"] == "6"
+    assert m.sh("cat /opt/pipeline/VERSION") == "6"
