@@ -37,6 +37,23 @@ def journal(d):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def killed_while_a_hook_runs(d) -> str:
+    """Deploy v2 and SIGKILL the `syncd sync` while its pre_restart hook runs; return the HEAD before."""
+    slow = d.base / "slow"
+    hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
+    d.write_config(hook)
+    d.sync()
+    before = d.head()
+    d.commit({"VERSION": "v2\n"})
+    slow.touch()
+    proc = start_sync(d)
+    wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    slow.unlink()
+    return before
+
+
 @pytest.mark.parametrize("point", ["during-hook", "during-judge"])
 def test_sigkill_mid_deploy_is_undone_then_redeployed(deployment, point):
     d = deployment(local_branch="local")
@@ -117,18 +134,7 @@ def test_recover_only_undoes_without_deploying(deployment):
     from syncd.deploy import reconcile
 
     d = deployment()
-    slow = d.base / "slow"
-    hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
-    d.write_config(hook)
-    d.sync()
-    before = d.head()
-    d.commit({"VERSION": "v2\n"})
-    slow.touch()
-    proc = start_sync(d)
-    wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    slow.unlink()
+    before = killed_while_a_hook_runs(d)
     outcome = reconcile(load_config(d.config), recover_only=True)
     assert outcome.result == "recovered"
     assert journal(d) is None and d.head() == before
@@ -152,18 +158,7 @@ def test_git_killed_with_syncd_leaves_locks_that_recovery_clears(deployment):
     "Unable to create '.git/index.lock': File exists".
     """
     d = deployment(local_branch="local")
-    slow = d.base / "slow"
-    hook = f'[hooks]\npre_restart = [["/bin/sh", "-c", "while [ -e {slow} ]; do sleep 0.05; done"]]\n'
-    d.write_config(hook)
-    d.sync()
-    before = d.head()
-    d.commit({"VERSION": "v2\n"})
-    slow.touch()
-    proc = start_sync(d)
-    wait_for(lambda: (journal(d) or {}).get("phase") == "applied", what="hook to start")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    slow.unlink()
+    before = killed_while_a_hook_runs(d)
     # What a git killed in `reset --hard` / `update-ref` leaves, owned by the tree's owner.
     owner = (d.tree / ".git").stat()
     for name in ("index.lock", "HEAD.lock", "refs/heads/local.lock"):
