@@ -76,3 +76,17 @@ def test_facts_agree():
         assert not result.held_back or not result.recorded
     assert set(NOTIFIABLE) <= {r for r in Result if r.recorded}
     assert [r for r in Result if r.ok] == [Result.DEPLOYED, Result.UP_TO_DATE]
+
+
+def test_places_that_listed_result_words_ask_the_table():
+    from syncd.config import NOTIFY_RESULTS, NotifyConfig
+    from syncd.doctor.last_result import OK
+    from syncd.metrics.collect import RESULTS
+    from syncd.notify.event import FAILURES
+
+    # The metrics keep their order (the /metrics text and the textfile stay byte for byte).
+    assert RESULTS == ("deployed", "up-to-date", "rolled-back", "blocked", "error")
+    assert NOTIFY_RESULTS == ("deployed", "rolled-back", "blocked", "error")
+    assert all(type(r) is str for r in NOTIFY_RESULTS)  # quoted as they are in config errors
+    assert NotifyConfig().on == ("rolled-back", "error") and FAILURES == ("rolled-back", "error")
+    assert OK == ("deployed", "up-to-date")
