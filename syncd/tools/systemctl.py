@@ -15,10 +15,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from syncd import log
 from syncd.errors import ToolError
 
 if TYPE_CHECKING:
     from syncd.tools.systemd_dbus import Manager
+
+
+_LOG = log.get("systemctl")
+_told: list[str] = []  # the reason D-Bus was not used, said once per process
 
 
 class Systemctl:
@@ -37,17 +42,20 @@ class Systemctl:
             try:
                 from syncd.tools import systemd_dbus
             except ImportError as exc:
-                self.dbus_unavailable = f"jeepney cannot be imported: {exc}"
+                self._unreachable(f"jeepney cannot be imported: {exc}")
                 return None
             try:
                 self._bus = systemd_dbus.Manager(self.scope)
             except systemd_dbus.Unavailable as exc:
-                self.dbus_unavailable = str(exc)
+                self._unreachable(exc)
         return self._bus
 
-    def _unreachable(self, exc: Exception) -> None:
-        self.dbus_unavailable = str(exc)
+    def _unreachable(self, why: Exception | str) -> None:
+        self.dbus_unavailable = str(why)
         self.close()
+        if not _told:
+            _told.append(self.dbus_unavailable)
+            _LOG.info("systemd not reached over D-Bus (%s): using systemctl", self.dbus_unavailable)
 
     def close(self) -> None:
         """Close the D-Bus connection, if one is open (it is also closed with this object)."""

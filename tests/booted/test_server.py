@@ -44,6 +44,8 @@ def test_guide_sets_up_push_to_deploy(server):
         == "syncd"
     )
     assert m.sh("stat -c %U:%G /opt/pipeline/VERSION") == "pipeline:pipelineadmin"
+    # syncd.service asked systemd over the system bus (D-Bus), with no fall back to systemctl.
+    assert "using systemctl" not in m.run("journalctl -u syncd.service --no-pager").stdout
     # The environment of [env] reached the process, through syncd's drop-in.
     env = server.report()["env"]
     assert env["AE_TITLE"] == digest("PIPELINE") and env["GREETING"] == digest("hello from the repository")
