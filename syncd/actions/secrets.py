@@ -103,10 +103,10 @@ def _write(secrets, path: Path) -> None:
 
 
 def _check_name(name: str) -> None:
-    from syncd.config.values import is_env_name
+    from syncd.config.values import ENV_NAME_PATTERN, is_env_name
 
     if not is_env_name(name):
-        raise UsageError(f"invalid variable name {name!r}: must match [A-Za-z_][A-Za-z0-9_]*")
+        raise UsageError(f"invalid variable name {name!r}: must match {ENV_NAME_PATTERN}")
 
 
 def _check_recipient(text: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from syncd.config.values import is_env_name
+from syncd.config.values import ENV_NAME_PATTERN, is_env_name
 from syncd.errors import SecretsError
 from syncd.secrets import keys
 from syncd.secrets.crypto import MIN_SEALED_LEN
@@ -199,8 +199,7 @@ def parse(data: bytes, display: str) -> SecretsFile:
         if not is_env_name(name):
             raise fail(
                 number,
-                "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*, "
-                "with nothing before it on the line)",
+                f"invalid variable name (must match {ENV_NAME_PATTERN}, with nothing before it on the line)",
             )
         if name in seen:
             raise fail(number, f"duplicate variable (first defined on line {seen[name]})", name)

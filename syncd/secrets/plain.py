@@ -10,7 +10,7 @@ silently changed by editing. `dump` always quotes, so dump -> parse is the ident
 
 from __future__ import annotations
 
-from syncd.config.values import is_env_name
+from syncd.config.values import ENV_NAME_PATTERN, is_env_name
 
 
 class PlainError(Exception):
@@ -42,7 +42,7 @@ def parse(text: str) -> dict[str, str]:
         if not eq:
             raise PlainError(number, "expected NAME=value, a '#' comment or a blank line")
         if not is_env_name(name):
-            raise PlainError(number, "invalid variable name (must match [A-Za-z_][A-Za-z0-9_]*)")
+            raise PlainError(number, f"invalid variable name (must match {ENV_NAME_PATTERN})")
         if name in values:
             raise PlainError(number, f"duplicate variable (first on line {first_line[name]})", name)
         if not rest.startswith('"'):
