@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import APP, PYTHON, Deployment, git, systemctl  # noqa: F401 - older tests import them from here
+from helpers import Deployment
 from syncd.tools.usermanager import start_private
 
 TEST_USER = os.environ.get("SYNCD_TEST_USER", "syncd-test")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 _DEV_GITCONFIG = Path(tempfile.mkdtemp(prefix="syncd-devgit-")) / "gitconfig"
@@ -181,3 +182,34 @@ def systemctl(*args: str, check: bool = True):
     if check and proc.returncode != 0:
         raise AssertionError(f"systemctl {' '.join(args)}: {proc.stderr}")
     return proc
+
+
+def wait_for(predicate, timeout=20.0, what="condition", every=0.1):
+    """Wait for a condition, not for a time: return predicate()'s first true value (a file being
+    written meanwhile reads as not yet), or fail naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (FileNotFoundError, ValueError, KeyError):
+            last = None
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def wait_version(d, version, timeout=10):
+    """Wait until the deployment's app reports `version` running; return its report."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if d.running()["version"] == version:
+                return d.running()
+        except (FileNotFoundError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(
+        f"version {version} never ran; report: {d.report.read_text() if d.report.exists() else None}"
+    )

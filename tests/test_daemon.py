@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PYTHON, Deployment, git, systemctl
+from helpers import PYTHON, Deployment, git, systemctl, wait_for
 
 UNITS = Path(__file__).resolve().parent.parent / "units"
 KEPT = {
@@ -31,20 +31,6 @@ KEPT = {
     "TimeoutStopSec",
 }
 NON_LATIN = "deploying 1a2b3c4 Ærø 東京"
-
-
-def wait_for(predicate, timeout=20.0, what="condition", every=0.1):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except (FileNotFoundError, ValueError, KeyError):
-            last = None
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def shipped_service_lines() -> list[str]:

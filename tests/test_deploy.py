@@ -5,21 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from helpers import git
-
-
-def wait_version(d, version, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if d.running()["version"] == version:
-                return d.running()
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(
-        f"version {version} never ran; report: {d.report.read_text() if d.report.exists() else None}"
-    )
+from helpers import git, wait_version
 
 
 def test_first_sync_adopts_then_deploys_a_push(deployment):

@@ -6,12 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
-from helpers import PYTHON, git
-from test_deploy import wait_version
+from helpers import PYTHON, git, wait_for, wait_version
 
 
 def start_sync(d):
@@ -21,15 +19,6 @@ def start_sync(d):
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def journal(d):

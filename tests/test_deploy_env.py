@@ -6,7 +6,7 @@ import json
 import os
 
 from helpers import git
-from test_deploy import wait_version
+from helpers import wait_version
 
 VALUES = {
     "SPACES": "  two  spaces  ",

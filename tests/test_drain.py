@@ -16,7 +16,8 @@ import threading
 import pytest
 
 from helpers import PYTHON
-from test_daemon import daemon_for, schedule, wait_for  # noqa: F401 - daemon_for is a fixture
+from helpers import wait_for
+from test_daemon import daemon_for, schedule  # noqa: F401 - daemon_for is a fixture
 
 from syncd.gate.windows import inside, next_opening, parse_window
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from helpers import APP, PYTHON, Deployment, git, systemctl
-from test_daemon import daemon_for, schedule, settled, wait_for  # noqa: F401 - daemon_for is a fixture
-from test_deploy import wait_version
+from helpers import wait_for, wait_version
+from test_daemon import daemon_for, schedule, settled  # noqa: F401 - daemon_for is a fixture
 
 # An app that runs like conftest's APP but exits (and keeps exiting) once a flag file exists:
 # a version that starts healthy and crash-loops later, as a real pipeline does on bad input.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, git
+from helpers import PYTHON, git
 
 ROOT_ONLY_SECRET = "SYNCD-SECRET-KEY-1:s3cr3t-k3y-m4t3ri4l-that-must-never-leak"
 
@@ -457,7 +457,7 @@ def test_f5_fifo_for_a_ref_does_not_stop_the_daemon_before_ready(deployment, ser
 
 
 def systemctl_reload():
-    from conftest import systemctl
+    from helpers import systemctl
 
     systemctl("daemon-reload", check=False)
 
