@@ -217,13 +217,20 @@ def service_user():
 # -- repositories --------------------------------------------------------------------------------
 
 # The pipeline answers on a TCP port once it has read its version: "the new version answers" is
-# what both syncd (health.tcp) and the manual way (wait_until_answering) wait for.
+# what both syncd (health.tcp) and the manual way (wait_until_answering) wait for. It sends its
+# VERSION to whoever connects, so a watcher from outside can tell the new version from the old one
+# (a daemon restarts the unit while the old version still answers).
 APP = """\
 import os, socket
-open("VERSION").read()
+version = open("VERSION", "rb").read()
 server = socket.create_server(("127.0.0.1", int(os.environ["BENCH_PORT"])))
 while True:
-    server.accept()[0].close()
+    conn = server.accept()[0]
+    try:
+        conn.sendall(version)
+    except OSError:  # a probe that connected and left at once
+        pass
+    conn.close()
 """
 
 
@@ -233,17 +240,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_answering(port: int, timeout: float = 30.0) -> None:
-    """Poll a TCP connect every 5 ms, as a person (or a script) checking that the service is back."""
+def answer(port: int) -> bytes:
+    """Connect, read what the service sends until it closes (its VERSION)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+        chunks = []
+        while chunk := conn.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def wait_until_answering(port: int, timeout: float = 30.0, version: str | None = None) -> None:
+    """Poll a TCP connect every 5 ms, as a person (or a script) checking that the service is back;
+    with `version`, until the service that answers is that version (sends it on connect)."""
     deadline = time.monotonic() + timeout
+    expected = None if version is None else version.encode()
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            if expected is None:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            if answer(port) == expected:
+                return
         except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing answers on port {port} after {timeout:g}s") from None
-            time.sleep(0.005)
+            pass
+        if time.monotonic() > deadline:
+            what = "nothing answers" if expected is None else f"version {version!r} does not answer"
+            raise RuntimeError(f"{what} on port {port} after {timeout:g}s")
+        time.sleep(0.005)
 
 
 def fast_import_repo(bare: Path, files: int) -> None:
@@ -336,6 +359,13 @@ class Tree:
 
 def commit_to_origin(origin: Path, files: dict[str, str], message: str = "change") -> str:
     """A one-commit push, made with fast-import straight into the bare origin (no checkout needed)."""
+    push_to_origin(origin, files, message)
+    return git(origin, "rev-parse", "refs/heads/master")
+
+
+def push_to_origin(origin: Path, files: dict[str, str], message: str = "change") -> float:
+    """commit_to_origin's push alone; returns the instant (perf_counter) it returned, i.e. when a
+    developer's `git push` would be done and the manual sequence would begin."""
     parent = git(origin, "rev-parse", "refs/heads/master")
     data = message.encode()
     chunks = [
@@ -354,7 +384,7 @@ def commit_to_origin(origin: Path, files: dict[str, str], message: str = "change
         env=dict(GIT_ENV, HOME=str(origin)),
         input=b"".join(chunks),
     )
-    return git(origin, "rev-parse", "refs/heads/master")
+    return time.perf_counter()
 
 
 def run_lines(argv, extra_env=None) -> tuple[float, list[tuple[float, str]], int]:
@@ -392,12 +422,15 @@ def step_times(stderr: str) -> dict[str, float]:
     return {m.group(1): float(m.group(2)) for m in STEP_RE.finditer(stderr)}
 
 
-def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
+def manual_deploy(tree: Tree, owner: str, version: str | None = None) -> dict[str, float]:
     """The seed's manual way, timed command by command (run as root, as with sudo).
 
     git checkout master && git pull && git checkout local && git merge master;
     chown -R owner tree; systemctl restart unit; then wait until the new version answers on its
     port, as syncd's health judgement does (a restart job returns before a service is listening).
+    With `version` (the pushed VERSION), the wait also checks that the answer is that version, with
+    the same poll a watcher of the daemon uses. The clock starts at the first command: the
+    developer's push has returned.
     """
     env = dict(GIT_ENV, HOME=str(tree.base))
     g = ["git", "-c", "safe.directory=*"]
@@ -411,7 +444,7 @@ def manual_deploy(tree: Tree, owner: str) -> dict[str, float]:
     t2 = time.perf_counter()
     run(["systemctl", "--user", "restart", tree.unit])
     t3 = time.perf_counter()
-    wait_until_answering(tree.port)
+    wait_until_answering(tree.port, version=version)
     t4 = time.perf_counter()
     return {"git": t1 - t0, "chown": t2 - t1, "restart": t3 - t2, "answer": t4 - t3, "total": t4 - t0}
 

@@ -10,6 +10,18 @@ commit, chowned to the service user, each with its own running user unit):
   a wait until the new version answers on its port (syncd's health.tcp judges the same thing).
 Each repetition pushes a new one-file commit (VERSION) to origin first. Medians are reported.
 
+Then, on the same syncd tree and unit, "syncd run (daemon, watching the origin)": `syncd run` with
+the same health config (settle 0), schedule.interval = 0 and schedule.watch = true, started once
+and warmed up by one deploy, as in production where it is already running. Each repetition pushes
+a one-file commit; the clock starts when the push has returned and stops when the new version
+answers on its port, polled from outside every 5 ms exactly as on the manual side (the app sends
+its VERSION on connect, since the old version answers until the daemon restarts the unit). After
+each, the daemon's outcome STATUS= ("healthy at ...") is awaited so it is idle, and the manual tree
+deploys the same push (a paired manual sample, kept apart from the manual column).
+
+The manual clock starts at its first command (the push has returned) and stops when the pushed
+VERSION answers, with the same poll.
+
 "syncd own" is syncd's wall time minus its restart + health-judge span (timed from its unbuffered
 step lines), i.e. what syncd adds on top of the restart; "manual own" is git + chown -R.
 """
@@ -23,24 +35,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
+from common import (  # noqa: E402
     PYTHON,
+    STEP_RE,
     Env,
     Tree,
     commit_to_origin,
     fast_import_repo,
     manual_deploy,
     median,
-    parse_args,  # noqa: E402
+    parse_args,
+    push_to_origin,
     run,
     run_lines,
     span,
     table,
+    wait_until_answering,
     write_result,
 )
+from daemon_harness import DaemonProcess  # noqa: E402
 
 NAME = "deploy_scaling"
 STEP_DONE = re.compile(r"^step (\w+) done")
+# The daemon deploys on a push at once (inotify on the origin's refs), never on a timer.
+WATCH_ONLY = "\n[schedule]\ninterval = 0\nwatch = true\n"
+# The STATUS= words of a finished reconcile (syncd/daemon/loop.outcome_line).
+OUTCOMES = (
+    "healthy at",
+    "up to date at",
+    "rolled back",
+    "blocked",
+    "stopped",
+    "waiting",
+    "deploy of",
+    "error",
+)
 
 
 def syncd_deploy(tree: Tree) -> dict:
@@ -71,6 +100,67 @@ def syncd_deploy(tree: Tree) -> dict:
     }
 
 
+def daemon_deploy(daemon: DaemonProcess, tree: Tree, origin, version: str) -> dict:
+    """Push, then time from outside until `version` answers; wait for the daemon's outcome."""
+    pushed = push_to_origin(origin, {"VERSION": version})
+    try:
+        wait_until_answering(tree.port, version=version)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; syncd run log:\n{daemon.tail()}") from None
+    answered = time.perf_counter()
+    done = daemon.wait_status(OUTCOMES, pushed, 60)
+    if done is None or not done[1]["STATUS"].startswith("healthy at"):
+        last = done[1]["STATUS"] if done else None
+        raise RuntimeError(f"syncd run did not deploy {version!r} (last STATUS {last!r}):\n{daemon.tail()}")
+    started = daemon.wait_status(("checking the tree",), pushed, 0)
+    return {
+        "total": answered - pushed,
+        "deploy_start": (started[0] - pushed) if started else float("nan"),
+        "healthy_status": done[0] - pushed,
+    }
+
+
+def daemon_phase(syncd_tree: Tree, manual_tree: Tree, origin, base, owner: str, reps: int) -> dict:
+    """`syncd run` on the one-shot's tree and unit, already running and warm when each push lands."""
+    syncd_tree.write_config(settle="0", extra=WATCH_ONLY)
+    daemon = DaemonProcess(syncd_tree.config, base, verbose=True)  # -v like the one-shot: step lines
+    try:
+        daemon.wait_ready()
+        if daemon.wait_status(OUTCOMES, 0.0, 120) is None:  # its start-up reconcile
+            raise RuntimeError(f"syncd run: no start-up outcome:\n{daemon.tail()}")
+        warm_up = time.perf_counter()
+        first = daemon_deploy(daemon, syncd_tree, origin, "daemon-warm-up\n")
+        manual_deploy(manual_tree, owner, version="daemon-warm-up\n")
+        samples, paired = [], []
+        for r in range(reps):
+            time.sleep(0.3)  # the daemon is idle again (an extra reconcile would show as a STATUS)
+            version = f"v{r}-daemon\n"
+            samples.append(daemon_deploy(daemon, syncd_tree, origin, version))
+            paired.append(manual_deploy(manual_tree, owner, version=version))
+        extra = [s for _, s in daemon.listener.statuses(warm_up) if s.startswith("up to date")]
+    finally:
+        rc = daemon.stop()
+    deploys = [steps for steps in reconciles(daemon.log_path.read_text(errors="replace")) if "judge" in steps]
+    return {
+        "syncd_run_exit": rc,
+        "syncd_run": samples,
+        "syncd_run_first_deploy": first,
+        "syncd_run_up_to_date_statuses": len(extra),
+        "manual_after_syncd_run": paired,
+        "syncd_run_steps": deploys[-reps:],  # from its log, 10 ms resolution
+    }
+
+
+def reconciles(log_text: str) -> list[dict[str, float]]:
+    """The daemon's `step NAME done (N.NNs)` lines, one dict per reconcile (each starts at preflight)."""
+    out: list[dict[str, float]] = []
+    for m in STEP_RE.finditer(log_text):
+        if m.group(1) == "preflight" or not out:
+            out.append({})
+        out[-1][m.group(1)] = float(m.group(2))
+    return out
+
+
 def bench_size(env: Env, files: int, reps: int) -> dict:
     base = env.base / f"n{files}"
     base.mkdir()
@@ -93,8 +183,9 @@ def bench_size(env: Env, files: int, reps: int) -> dict:
                 syncd_tree.write_config(settle=settle)
                 commit_to_origin(origin, {"VERSION": f"v{r}-{settle}\n"})
                 into.append(syncd_deploy(syncd_tree))
-                manual.append(manual_deploy(manual_tree, owner))
+                manual.append(manual_deploy(manual_tree, owner, version=f"v{r}-{settle}\n"))
         assert syncd_tree.head() != manual_tree.head() or True  # both are merges of the same upstream
+        daemon = daemon_phase(syncd_tree, manual_tree, origin, base, owner, reps)
         return {
             "files": files,
             "reps": reps,
@@ -102,6 +193,7 @@ def bench_size(env: Env, files: int, reps: int) -> dict:
             "syncd_settle_0.2": s_settle,
             "syncd_settle_0": s_zero,
             "manual": manual,
+            **daemon,
         }
     finally:
         syncd_tree.close()
@@ -121,6 +213,17 @@ def summarise(raw: dict) -> dict:
         "manual_s": med(man, "total"),
         "ratio_syncd_settle0_over_manual": med(s0, "total") / med(man, "total"),
         "ratio_syncd_over_manual": med(s02, "total") / med(man, "total"),
+        "syncd_run_s": med(raw["syncd_run"], "total"),
+        "ratio_syncd_run_over_manual": med(raw["syncd_run"], "total") / med(man, "total"),
+        "syncd_run_deploy_start_s": med(raw["syncd_run"], "deploy_start"),
+        "syncd_run_healthy_status_s": med(raw["syncd_run"], "healthy_status"),
+        "manual_after_syncd_run_s": med(raw["manual_after_syncd_run"], "total"),
+        "syncd_run_steps_s": {
+            name: median([d.get(name, 0.0) for d in raw["syncd_run_steps"]])
+            for name in (raw["syncd_run_steps"] or [{}])[0]
+        },
+        "ratio_syncd_run_over_paired_manual": med(raw["syncd_run"], "total")
+        / med(raw["manual_after_syncd_run"], "total"),
         "syncd_own_s": med(s0 + s02, "own"),
         "syncd_git_s": med(s0 + s02, "git"),
         "syncd_chown_s": med(s0 + s02, "chown"),
@@ -157,8 +260,10 @@ def main(argv=None) -> dict:
         "files",
         "syncd s (settle 0.2)",
         "syncd s (settle 0)",
+        "syncd run s (daemon, settle 0)",
         "manual s (until it answers)",
         "syncd/manual (settle 0)",
+        "daemon/manual",
         "syncd/manual (settle 0.2)",
         "syncd own s",
         "  of which git",
@@ -175,8 +280,10 @@ def main(argv=None) -> dict:
                 r["files"],
                 r["syncd_s"],
                 r["syncd_settle0_s"],
+                r["syncd_run_s"],
                 r["manual_s"],
                 f"{r['ratio_syncd_settle0_over_manual']:.2f}",
+                f"{r['ratio_syncd_run_over_manual']:.2f}",
                 f"{r['ratio_syncd_over_manual']:.2f}",
                 r["syncd_own_s"],
                 r["syncd_git_s"],
@@ -190,6 +297,35 @@ def main(argv=None) -> dict:
         ],
     )
     print(text)
+    daemon_text = table(
+        [
+            "files",
+            "push -> daemon's first step s",
+            "push -> new version answers s",
+            "push -> 'healthy at' STATUS s",
+            "manual s (same pushes)",
+            "daemon/manual (same pushes)",
+            "extra 'up to date' reconciles",
+        ],
+        [
+            [
+                r["files"],
+                r["syncd_run_deploy_start_s"],
+                r["syncd_run_s"],
+                r["syncd_run_healthy_status_s"],
+                r["manual_after_syncd_run_s"],
+                f"{r['ratio_syncd_run_over_paired_manual']:.2f}",
+                raw["syncd_run_up_to_date_statuses"],
+            ]
+            for r, raw in zip(rows, raws)
+        ],
+    )
+    print("  syncd run (daemon, watching the origin), median seconds from the push returning:")
+    print(daemon_text)
+    text += (
+        "\n\nsyncd run (daemon, watching the origin), median seconds from the push returning:\n\n"
+        + daemon_text
+    )
     steps = list(rows[-1]["syncd_steps_s"])
     step_text = table(
         ["files", "start-up (python, imports, config)"] + steps,
@@ -208,7 +344,9 @@ def main(argv=None) -> dict:
             "table": text,
             "notes": "median over repetitions; syncd own = wall - (restart + health judge); "
             "manual run as root: git checkout/pull/checkout/merge, chown -R, systemctl restart, "
-            "then a wait until the new version answers on its port",
+            "then a wait until the new version answers on its port (clock from the push returning); "
+            "syncd run: the daemon already running and warm, watching the origin, clock from the push "
+            "returning until the new version answers, polled from outside every 5 ms as on the manual side",
         },
     )
     return {"table": text, "summary": rows}
