@@ -102,17 +102,18 @@ def syncd_deploy(tree: Tree) -> dict:
 
 def daemon_deploy(daemon: DaemonProcess, tree: Tree, origin, version: str) -> dict:
     """Push, then time from outside until `version` answers; wait for the daemon's outcome."""
+    before = time.perf_counter()  # the watch may fire while the push is still finishing
     pushed = push_to_origin(origin, {"VERSION": version})
     try:
         wait_until_answering(tree.port, version=version)
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}; syncd run log:\n{daemon.tail()}") from None
     answered = time.perf_counter()
-    done = daemon.wait_status(OUTCOMES, pushed, 60)
+    done = daemon.wait_status(OUTCOMES, before, 60)
     if done is None or not done[1]["STATUS"].startswith("healthy at"):
         last = done[1]["STATUS"] if done else None
         raise RuntimeError(f"syncd run did not deploy {version!r} (last STATUS {last!r}):\n{daemon.tail()}")
-    started = daemon.wait_status(("checking the tree",), pushed, 0)
+    started = daemon.wait_status(("checking the tree",), before, 0)
     return {
         "total": answered - pushed,
         "deploy_start": (started[0] - pushed) if started else float("nan"),
