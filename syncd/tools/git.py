@@ -384,6 +384,8 @@ class Git:
         )
         pids = []
         for where in proc.stdout.decode().split():
+            if not re.fullmatch(r"/proc/[0-9]+", where):  # root opens only what /proc holds
+                continue
             try:
                 with open(f"{where}/cmdline", "rb") as f:
                     argv0 = f.read(4096).split(b"\0", 1)[0]
