@@ -29,6 +29,8 @@ APP = textwrap.dedent("""\
         time.sleep(3600)
 """)
 
+DEVELOPER = "Dev <dev@example.org>"  # who pushes in the demo
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run syncd's main job on a throwaway repo and a real systemd unit")
@@ -42,7 +44,6 @@ def say(text: str) -> None:
 
 def run(args) -> int:
     from syncd.tools import usermanager
-    from syncd.tools.systemctl import Systemctl
 
     base = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
     manager = None
@@ -75,10 +76,10 @@ def _demo(base: Path, systemctl: Systemctl, unit: str) -> int:
     origin, dev, tree = base / "origin.git", base / "dev", base / "pipeline"
     say(f"a pipeline repo: origin {origin}, a developer clone, the server's tree {tree}")
     # git as whoever runs the demo (the tools' fences: no hooks, no prompts), as a developer "Dev"
-    here = Git(base, None, committer="Dev <dev@example.org>")
+    here = Git(base, None, committer=DEVELOPER)
     here.init_bare(origin, "master")
     here.clone(str(origin), dev)
-    developer = Git(dev, None, committer="Dev <dev@example.org>")
+    developer = Git(dev, None, committer=DEVELOPER)
     developer.new_branch("master")
     (dev / "pipeline.py").write_text(APP)
     (dev / "VERSION").write_text("v1\n")
@@ -93,7 +94,7 @@ def _demo(base: Path, systemctl: Systemctl, unit: str) -> int:
 
     push("v1: first version")
     here.clone(str(origin), tree)
-    Git(tree, None, committer="Dev <dev@example.org>").new_branch("local")
+    Git(tree, None, committer=DEVELOPER).new_branch("local")
     systemctl.unit_dir().mkdir(parents=True, exist_ok=True)
     (systemctl.unit_dir() / unit).write_text(
         f"[Unit]\nDescription=syncd demo pipeline\n\n[Service]\n"
