@@ -25,11 +25,11 @@ import errno
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 # The one owner parser; `chown.parse_owner` is the name its callers (deploy, doctor, tests) use.
 from syncd.config.values import parse_owner  # noqa: F401
+from syncd.records import dataclass, field
 
 _WALK = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -8,11 +8,11 @@ no secret value: an undo re-renders secrets from the previous commit's encrypted
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from syncd import fsutil
 from syncd.errors import StorageError
+from syncd.records import asdict, dataclass
 
 
 RETIRED_FIELDS = ("dropin_previous_existed", "notes")  # written by earlier versions, never read

@@ -17,10 +17,10 @@ from __future__ import annotations
 import os
 import pwd
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import EXIT_USAGE, SyncdError
+from syncd.records import dataclass
 
 
 @dataclass(frozen=True)

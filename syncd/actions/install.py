@@ -16,12 +16,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from syncd.errors import SyncdError, ToolError, UsageError
 from syncd.install.record import CREATE, EDITED, SAME, Record
 from syncd.install.templates import Answers
+from syncd.records import dataclass, field
 from syncd.tools import accounts
 
 NAME = re.compile(r"[a-z_][a-z0-9_-]{0,30}\Z")  # a user name, a unit name and a file name at once

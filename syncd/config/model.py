@@ -1,4 +1,5 @@
-"""What a loaded config is: frozen dataclasses, one per [section] of syncd.toml, and Config.
+"""What a loaded config is: frozen dataclasses (syncd.records: cheap to create at start-up), one per
+[section] of syncd.toml, and Config.
 
 The keys a file may set are these classes' fields (KEYS, SECTIONS below): a new key is a new field
 here plus its validation in syncd/config/sections/<section>.py.
@@ -6,13 +7,17 @@ here plus its validation in syncd/config/sections/<section>.py.
 
 from __future__ import annotations
 
-import dataclasses
-import socket
+import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncd.records import dataclass, field, fields
 from syncd.result import NOTIFIABLE, Result
+
+
+def _hostname() -> str:
+    """socket.gethostname() without importing socket: on Linux both are uname's node name."""
+    return os.uname().nodename
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class RepoConfig:
     allow_force_push: bool = False
     verify: str = "none"  # "none" | "ssh" | "gpg"
     allowed_signers: Path | None = None
-    committer: str = field(default_factory=lambda: f"syncd <syncd@{socket.gethostname()}>")
+    committer: str = field(default_factory=lambda: f"syncd <syncd@{_hostname()}>")
     trust_local_commits: bool = False  # accept unsigned commits made on local_branch on the server
     git_timeout: float = 60.0  # any local git command
     fetch_timeout: float = 300.0
@@ -84,7 +89,7 @@ class NotifyConfig:
     email: tuple[str, ...] = ()
     smtp: str | None = None  # "host:port" of a relay
     sendmail: Path | None = None  # or the local sendmail program
-    sender: str = field(default_factory=lambda: f"syncd@{socket.gethostname()}")
+    sender: str = field(default_factory=lambda: f"syncd@{_hostname()}")
     timeout: float = 10.0  # the most notifications add to one sync, all transports together
 
 
@@ -153,7 +158,7 @@ def _section_classes() -> dict[str, type]:
     """[section] name -> its dataclass, in Config's field order (`source` is not a section)."""
     hints = typing.get_type_hints(Config)
     classes: dict[str, type] = {}
-    for f in dataclasses.fields(Config):
+    for f in fields(Config):
         if f.name == "source":
             continue
         kind = hints[f.name]
@@ -164,7 +169,7 @@ def _section_classes() -> dict[str, type]:
 
 SECTION_CLASSES = _section_classes()
 SECTIONS = tuple(SECTION_CLASSES)
-KEYS = {name: tuple(f.name for f in dataclasses.fields(cls)) for name, cls in SECTION_CLASSES.items()}
+KEYS = {name: tuple(f.name for f in fields(cls)) for name, cls in SECTION_CLASSES.items()}
 OPTIONAL_SECTIONS = frozenset(
-    f.name for f in dataclasses.fields(Config) if f.name in SECTION_CLASSES and f.default is None
+    f.name for f in fields(Config) if f.name in SECTION_CLASSES and f.default is None
 )  # absent from the file: None (Config's default), not a section of defaults

@@ -19,12 +19,12 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from syncd import log, treefile
 from syncd.errors import SyncdError
+from syncd.records import dataclass
 from syncd.tools.git import local_path_of
 
 # -- where is the remote? ----------------------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from syncd.records import dataclass
 from syncd.result import Result
 
 if TYPE_CHECKING:  # `syncd status` imports this package: the chain is imported by reconcile()

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from syncd.config import Config
 from syncd.journal import Entry, Journal
+from syncd.records import dataclass, field
 from syncd.result import Result
 from syncd.state import State
 from syncd.runas import Identity, identity_for

@@ -5,13 +5,13 @@ interrupted one are both recorded here."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from syncd import log
 from syncd.deploy.context import Context, Json
 from syncd.deploy.report import after_sync
 from syncd.deploy.undo import env_settings, health_settings, keep_environments
 from syncd.errors import StorageError, SyncdError
+from syncd.records import dataclass
 from syncd.result import Result
 from syncd.state import State, now_iso
 from syncd.text import short

@@ -7,7 +7,6 @@ re-rendered from the previous commit's encrypted file, never restored from a pla
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from syncd.config import EnvConfig, HealthConfig
 from syncd.deploy.context import STOP, Context, Json, Next
 from syncd.errors import SyncdError
 from syncd.journal import Entry
+from syncd.records import asdict, fields, replace
 from syncd.render.environment import Rendered, install_secret_files, render, secrets_dir
 from syncd.text import short
 

@@ -7,7 +7,8 @@ loads, say). A new check is one module here and one name in CHECKS.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+
+from syncd.records import dataclass, field
 from pathlib import Path
 
 CHECKS = (

@@ -6,10 +6,10 @@ drain.max_wait, then drain.on_timeout decides ("deploy", or "skip" until the nex
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syncd.gate import drain, windows
+from syncd.records import dataclass
 
 if TYPE_CHECKING:
     from syncd.config import Config

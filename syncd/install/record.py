@@ -9,10 +9,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from syncd import fsutil
+from syncd.records import dataclass
 
 CREATE, SAME, UPDATE, EDITED = "create", "same", "update", "edited"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
+
+from syncd.records import dataclass
 from pathlib import Path
 
 PRIVILEGED_PORTS = 1024  # below this, binding needs CAP_NET_BIND_SERVICE

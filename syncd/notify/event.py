@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import overload
 
 from syncd.notify.advice import what_to_do
+from syncd.records import dataclass, field
 from syncd.result import Result
 from syncd.text import short
 

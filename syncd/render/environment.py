@@ -6,12 +6,12 @@ mutation: a bad env file or undecryptable secret blocks the deploy with nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncd import treefile
 from syncd.config import Config
 from syncd.errors import EnvError
+from syncd.records import dataclass, field
 from syncd.render import envfiles, quoting
 
 CREDENTIALS = "credentials"

@@ -14,10 +14,10 @@ specified in docs/secrets.md; this module is its reference parser.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from syncd.config.values import ENV_NAME_PATTERN, is_env_name
 from syncd.errors import SecretsError
+from syncd.records import dataclass, field
 from syncd.secrets import keys
 from syncd.secrets.crypto import MIN_SEALED_LEN
 

@@ -16,11 +16,11 @@ import base64
 import binascii
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import SecretsError, UsageError
 from syncd.fsutil import fsync_dir
+from syncd.records import dataclass
 
 RECIPIENT_PREFIX = "syncd1:"
 KEY_PREFIX = "SYNCD-SECRET-KEY-1:"

@@ -9,10 +9,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from syncd import runas
+from syncd.records import dataclass
 from syncd.runas import Identity
 
 

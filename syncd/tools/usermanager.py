@@ -12,7 +12,8 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+
+from syncd.records import dataclass
 from pathlib import Path
 
 

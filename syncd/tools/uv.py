@@ -12,9 +12,9 @@ import configparser
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncd.records import dataclass, field
 from syncd.runas import Identity
 from syncd.tools.owner import Result, base_env, run_bounded
 

@@ -3,7 +3,6 @@ code that later uses the value), and the keys derived from the dataclasses."""
 
 from __future__ import annotations
 
-import dataclasses
 import grp
 import pwd
 from pathlib import Path
@@ -24,6 +23,7 @@ from syncd.config.values import (
     web_url,
 )
 from syncd.errors import ConfigError
+from syncd.records import fields
 
 MINIMAL = '[repo]\npath = "/opt/pipeline"\n\n[service]\nunit = "pipeline.service"\n'
 
@@ -251,9 +251,9 @@ def test_ref_name_bad(name):
 
 
 def test_sections_and_keys_are_the_dataclass_fields():
-    assert SECTIONS == tuple(f.name for f in dataclasses.fields(Config) if f.name != "source")
+    assert SECTIONS == tuple(f.name for f in fields(Config) if f.name != "source")
     for name, cls in SECTION_CLASSES.items():
-        assert KEYS[name] == tuple(f.name for f in dataclasses.fields(cls))
+        assert KEYS[name] == tuple(f.name for f in fields(cls))
     assert KEYS["health"] == ("timeout", "settle", "tcp", "http", "command", "dicom_echo")
     assert OPTIONAL_SECTIONS == {"python"}
 
