@@ -7,7 +7,7 @@ no secret value: an undo re-renders secrets from the previous commit's encrypted
 
 from __future__ import annotations
 
-import base64
+import binascii  # base64's b64encode/b64decode without importing base64 (start-up time)
 from pathlib import Path
 
 from syncd import fsutil
@@ -37,11 +37,11 @@ class Entry:
 
     @property
     def dropin_previous(self) -> bytes | None:
-        return None if self.dropin_previous_b64 is None else base64.b64decode(self.dropin_previous_b64)
+        return None if self.dropin_previous_b64 is None else binascii.a2b_base64(self.dropin_previous_b64)
 
 
 def encode(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode()
+    return None if data is None else binascii.b2a_base64(data, newline=False).decode()
 
 
 class Journal:

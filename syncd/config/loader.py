@@ -92,10 +92,9 @@ class Source:
         return ConfigError(self.path, dotted, expected + (f" (line {line})" if line else ""))
 
 
-_HEADER = re.compile(r"\[\s*([^\[\]]+?)\s*\]")
-_KEY = re.compile(
-    r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
-)
+# Compiled by re (and kept in its cache) when first used: only an error needs them.
+_HEADER = r"\[\s*([^\[\]]+?)\s*\]"
+_KEY = r"""((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
 
 
 def line_of(text: str, dotted: str) -> int | None:
@@ -107,13 +106,13 @@ def line_of(text: str, dotted: str) -> int | None:
         table = ""
         for number, raw in enumerate(lines, 1):
             line = raw.strip()
-            header = _HEADER.match(line)
+            header = re.match(_HEADER, line)
             if header and not line.startswith("[["):
                 table = re.sub(r"\s*\.\s*", ".", header.group(1)).replace('"', "")
                 if table == target:
                     return number
                 continue
-            key = _KEY.match(line)
+            key = re.match(_KEY, line)
             if key:
                 name = re.sub(r"\s*\.\s*", ".", key.group(1)).replace('"', "").replace("'", "")
                 if (f"{table}.{name}" if table else name) == target:

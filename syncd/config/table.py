@@ -3,7 +3,6 @@ a ConfigError naming the file, the dotted key, the line and what was expected.""
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -21,6 +20,8 @@ T = TypeVar("T")
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """ " (did you mean 'x'?)" for the closest choice, or ""."""
+    import difflib  # only for an error: a valid config does not pay for it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

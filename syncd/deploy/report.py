@@ -5,7 +5,6 @@ Nothing here may change or delay the result beyond notify.timeout: every failure
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 from syncd import log
@@ -59,6 +58,8 @@ def make_event(
     running: str | None,
     duration_s: float,
 ) -> Event:
+    import socket
+
     from syncd.notify import Event, mask
 
     secrets = ctx.rendered.secret_values if ctx.rendered is not None else ()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from syncd.gate import drain, windows
 from syncd.records import dataclass
 
 if TYPE_CHECKING:
@@ -30,6 +29,8 @@ def configured(cfg: Config) -> bool:
 
 def check(cfg: Config, owner: Identity, busy_since: float | None, now: float | None = None) -> Verdict:
     """The gate as it stands now; `busy_since` carries the wait across syncs (a newer push included)."""
+    from syncd.gate import drain, windows  # here: every deploy asks configured(), few configure a gate
+
     now = time.time() if now is None else now
     if not windows.inside(cfg.schedule.windows):
         nxt = windows.next_opening(cfg.schedule.windows)

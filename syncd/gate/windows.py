@@ -14,7 +14,7 @@ import re
 from syncd.records import dataclass
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_FORM = re.compile(r"\s*(\S+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*\Z")
+_FORM = r"\s*(\S+)\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*\Z"  # compiled (by re) when windows are set
 EXPECTED = (
     'expected "DAYS HH:MM-HH:MM" such as "Mon-Fri 19:00-23:59" (days Mon..Sun, ranges with "-", '
     'lists with ","; "*" for every day)'
@@ -39,7 +39,7 @@ class Window:
 
 
 def parse_window(text: str) -> Window:
-    m = _FORM.match(text)
+    m = re.match(_FORM, text)
     if not m:
         raise ValueError(f"{EXPECTED}, got {text!r}")
     days = _days(m.group(1), text)

@@ -9,7 +9,7 @@ from syncd.config.model import NOTIFY_RESULTS, NotifyConfig
 from syncd.config.table import Table, suggest
 from syncd.config.values import web_url
 
-EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\Z")
+EMAIL = r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\Z"  # compiled (by re) when an address is set
 
 
 def parse(s: Table) -> NotifyConfig:
@@ -36,7 +36,7 @@ def parse(s: Table) -> NotifyConfig:
     if s.has("email"):
         addresses = s.get("email", list)
         for i, address in enumerate(addresses):
-            if not isinstance(address, str) or not EMAIL.match(address):
+            if not isinstance(address, str) or not re.match(EMAIL, address):
                 raise s.error(
                     f"email[{i}]",
                     f'expected an address such as "team@example.org", got {address!r}',
@@ -57,7 +57,7 @@ def parse(s: Table) -> NotifyConfig:
         )
     if s.has("sender"):
         sender = s.get("sender", str)
-        if not EMAIL.match(sender):
+        if not re.match(EMAIL, sender):
             raise s.error("sender", f'expected an address such as "syncd@host.example.org", got {sender!r}')
         kw["sender"] = sender
     if s.has("timeout"):

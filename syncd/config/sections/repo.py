@@ -8,7 +8,7 @@ from typing import Any
 from syncd.config.model import RepoConfig
 from syncd.config.table import Table
 
-COMMITTER = re.compile(r"[^<>\n]*[^<>\s][^<>\n]* <[^<>\s]+>\Z")
+COMMITTER = r"[^<>\n]*[^<>\s][^<>\n]* <[^<>\s]+>\Z"  # compiled (by re) when repo.committer is set
 
 
 def parse(s: Table) -> RepoConfig:
@@ -57,7 +57,7 @@ def parse(s: Table) -> RepoConfig:
             kw[key] = s.duration(key, positive=True)
     if s.has("committer"):
         committer = s.get("committer", str)
-        if not COMMITTER.match(committer):
+        if not re.match(COMMITTER, committer):
             raise s.error(
                 "committer", f'expected "Name <email>", e.g. "syncd <syncd@host>", got {committer!r}'
             )
