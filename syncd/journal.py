@@ -33,7 +33,7 @@ class Entry:
     venv_link: str | None = None  # the [python] `venv` symlink, when syncd manages one
     venv_previous: str | None = None  # its text before the deploy (None: there was none)
     health_previous: dict | None = None  # the [health] config the running version was deployed with
-    phase: str = "begun"  # begun → moved → applied → restarting → judged
+    phase: str = "begun"  # begun (the tree may move) → applied → restarting
 
     @property
     def dropin_previous(self) -> bytes | None:

@@ -22,9 +22,15 @@ _LOG = log.get("deploy")
 
 
 def begin_journal(ctx: Context) -> Next:
+    """Write the journal naming the commit to run (making the merge commit first), then mutate."""
     from syncd.deploy.prepare import check_unit_loads
 
     check_unit_loads(ctx)  # the last look before anything moves
+    if ctx.merge_tree:  # an object no ref names yet: nothing has moved
+        head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
+        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
+        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [head, upstream], message)
+        ctx.state.remember_own_merge(ctx.target)  # root-only proof that this unsigned merge is syncd's
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
     entry = Entry(
         previous=known(ctx.head, "HEAD"),
@@ -47,22 +53,25 @@ def begin_journal(ctx: Context) -> Next:
 
 
 def move_tree(ctx: Context) -> Next:
-    """Merge upstream into the local branch (a merge commit) or fast-forward the tracked branch."""
-    head, entry = known(ctx.head, "HEAD"), known(ctx.entry, "the journal")
-    if ctx.merge_tree:
-        upstream = known(ctx.upstream, "the upstream tip")
-        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
-        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [head, upstream], message)
-        ctx.state.remember_own_merge(ctx.target)  # root-only proof that this unsigned merge is syncd's
-        entry.target = ctx.target
-        ctx.journal.write(entry)
-    target = known(ctx.target, "the target")
+    """Move the branch and the working tree to the target: the merge commit, or upstream's tip."""
+    head, target = known(ctx.head, "HEAD"), known(ctx.target, "the target")
     if target != head:
-        # A ref keeps the previous commit reachable whatever happens to the branch later.
-        ctx.git.update_ref("refs/syncd/previous", head)
         ctx.git.move_branch(target)
-        ctx.journal.phase(entry, "moved")
+        # (the journal says what to undo whatever the phase: no write here, the restart is waiting)
     return GO
+
+
+def keep_repository_tidy(ctx: Context) -> None:
+    """Once the outcome is recorded, off the restart's path: keep the commit that ran before a
+    deploy reachable as refs/syncd/previous (a rollback target survives a force push and gc), and
+    run git's automatic housekeeping when the fetch brought objects. A failure is only a warning."""
+    try:
+        if ctx.entry is not None and ctx.head:
+            ctx.git.update_ref("refs/syncd/previous", ctx.head)
+        if ctx.entry is not None or ctx.fetched_new:
+            ctx.git.maintain()
+    except SyncdError as exc:
+        _LOG.warning("git housekeeping in %s: %s", ctx.cfg.repo.path, exc)
 
 
 def write_environment(ctx: Context) -> Next:

@@ -20,6 +20,7 @@ from syncd.deploy.apply import (
     chown_changed,
     failed_start_tail,
     judge,
+    keep_repository_tidy,
     move_tree,
     pre_restart_hooks,
     restart,
@@ -131,7 +132,7 @@ def run_step(ctx: Context, step: Step, commit: str) -> Next:
     t0 = time.monotonic()
     next_ = step.run(ctx)
     # One journal line per step, with the commit and the time it took.
-    _LOG.info("step %s done (%.2fs) %s", step.name, time.monotonic() - t0, _commit_of(ctx))
+    _LOG.info("step %s done (%.3fs) %s", step.name, time.monotonic() - t0, _commit_of(ctx))
     return next_
 
 
@@ -208,6 +209,8 @@ def finish(ctx: Context) -> Outcome:
     if ctx.dry_run or not result.recorded:  # a dry run records nothing
         if result.held_back and not ctx.dry_run:  # the last result stands; status shows `waiting`
             write_textfile(ctx.cfg)
+        if not ctx.dry_run:
+            keep_repository_tidy(ctx)
         return _ended(result, ctx.reason, ctx.state.deployed, ctx.upstream)
     duration = round(time.monotonic() - ctx.started, 3)
     deployed = ctx.target if result.ok else ctx.head
@@ -224,6 +227,7 @@ def finish(ctx: Context) -> Outcome:
         restarted=moved,
     )
     record_outcome(ctx, end, lambda previous: status_fields(ctx, result, deployed, previous))
+    keep_repository_tidy(ctx)
     return _ended(result, ctx.reason, deployed, ctx.upstream, retry_later=ctx.fetch_failed)
 
 

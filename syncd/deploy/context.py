@@ -16,7 +16,7 @@ from syncd.records import dataclass, field
 from syncd.result import Result
 from syncd.state import State
 from syncd.runas import Identity, identity_for
-from syncd.tools.git import Git, local_path_of
+from syncd.tools.git import Git, News, local_path_of
 from syncd.tools.systemctl import Systemctl
 
 if TYPE_CHECKING:  # imported where they are used: `syncd status` must not pay for them
@@ -55,7 +55,9 @@ class Context:
     # learned along the way; each comment names the step that sets the field
     head: str | None = None  # preflight: commit running before this reconcile (recover: the journal's)
     upstream: str | None = None  # fetch: upstream tip
-    target: str | None = None  # decide: commit to run after this reconcile (move_tree: the merge commit)
+    news: News | None = None  # fetch: what upstream brings that HEAD lacks (None: nothing, or a rollback)
+    fetched_new: bool = False  # fetch: upstream moved since the last sync (git housekeeping due after)
+    target: str | None = None  # decide: commit to run after this reconcile (begin_journal: the merge commit)
     merge_tree: str | None = None  # decide: tree of the merge still to be committed (local_branch)
     reasons: list[str] = field(default_factory=list)  # decide: why this is a deploy
     rendered: Rendered | None = None  # render_plan: drop-in and secret files of the target

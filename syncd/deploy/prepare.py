@@ -88,9 +88,11 @@ def fetch(ctx: Context) -> Next:
         raise
     if not ctx.dry_run and ctx.state.status().get("fetch_error"):
         ctx.state.update_status(fetch_error=None)
-    ctx.upstream = ctx.git.rev(ctx.upstream_ref)
+    ctx.news = ctx.git.news(ctx.upstream_ref, ctx.head) if ctx.head else None
+    ctx.upstream = ctx.news.tip if ctx.news else ctx.git.rev(ctx.upstream_ref)
     if ctx.upstream is None:
         raise Blocked(f"remote {ctx.cfg.repo.remote} has no branch {ctx.cfg.repo.branch}")
+    ctx.fetched_new = ctx.upstream != ctx.state.last_upstream
     return GO
 
 
@@ -164,17 +166,22 @@ def decide(ctx: Context) -> Next:
         ctx.reasons.append(f"rollback to {short(target)}")
         return GO
     head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
+    news = ctx.news  # None: upstream brings nothing HEAD lacks
     last = state.last_upstream
     # (an old upstream gone from the repo is no force push: its existence asked only when it counts)
     forced = bool(
-        last and last != upstream and not git.is_ancestor(last, upstream) and git.rev(last) is not None
+        last
+        and last != upstream
+        and not (news and news.has(last))
+        and not git.is_ancestor(last, upstream)
+        and git.rev(last) is not None
     )
     if forced and not cfg.repo.allow_force_push:
         raise Blocked(
             f"upstream {cfg.repo.branch} was force-pushed: {short(upstream)} does not descend "
             f"from {short(last)} (set repo.allow_force_push = true to accept)"
         )
-    if git.is_ancestor(upstream, head):
+    if news is None:
         ctx.target = head  # nothing new upstream
     elif upstream in state.quarantined():
         raise Blocked(
@@ -190,7 +197,7 @@ def decide(ctx: Context) -> Next:
             )
         ctx.merge_tree = tree
         ctx.reasons.append(f"upstream moved to {short(upstream)}")
-    elif git.is_ancestor(head, upstream):
+    elif head in news.boundary:  # HEAD is an ancestor of upstream: a fast-forward
         ctx.target = upstream
         ctx.reasons.append(f"upstream moved to {short(upstream)}")
     elif forced and last and (head == last or git.is_ancestor(head, last)):

@@ -34,6 +34,20 @@ def parse_committer(committer: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (committer, "")
 
 
+@dataclass(frozen=True)
+class News:
+    """What one ref brings that HEAD lacks, from one `rev-list --boundary`: enough to answer every
+    ancestry question a deploy asks without a `merge-base` each (Git.news)."""
+
+    tip: str  # the ref's commit
+    new: frozenset[str]  # reachable from the tip and not from HEAD (empty: HEAD has it all)
+    boundary: frozenset[str]  # parents of those that HEAD has: each one is an ancestor of the tip
+
+    def has(self, sha: str) -> bool:
+        """True when `sha` is known to be an ancestor of the tip (False: ask git.is_ancestor)."""
+        return sha == self.tip or sha in self.new or sha in self.boundary
+
+
 @dataclass
 class TreeStatus:
     branch: str | None = None  # None: detached HEAD
@@ -140,6 +154,24 @@ class Git:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
 
+    def news(self, ref: str, head: str) -> News | None:
+        """The commits `ref` has and `head` lacks, with the ref's own commit; None when the ref is
+        missing or brings nothing new (then `rev` names it). One git process where the ref's id
+        and two `merge-base --is-ancestor` took three."""
+        proc = self.run(
+            "rev-list", "--topo-order", "--boundary", f"{ref}^{{commit}}", f"^{head}", "--", check=False
+        )
+        if proc.returncode != 0:
+            if self.rev(ref) is None:
+                return None
+            raise ToolError(["git", "rev-list", ref], proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        lines = proc.stdout.decode().split()
+        new = [line for line in lines if not line.startswith("-")]
+        if not new:
+            return None
+        boundary = frozenset(line[1:] for line in lines if line.startswith("-"))
+        return News(tip=new[0], new=frozenset(new), boundary=boundary)  # topo order: the tip first
+
     def added_paths(self, old: str, new: str) -> list[str]:
         """Paths that exist in `new` and not in `old` (a rename counts as an added path)."""
         return [path for path, status in self._diff(old, new).items() if status == "A"]
@@ -239,11 +271,14 @@ class Git:
 
     # -- actions -----------------------------------------------------------------------------
     def fetch(self, remote: str, branch: str) -> None:
+        """Fetch `branch` into refs/remotes/REMOTE/BRANCH. git's own housekeeping (`maintenance
+        --auto`) is left to maintain(), once the new version runs."""
         self.run(
             "fetch",
             "--quiet",
             "--no-tags",
             "--prune",
+            "--no-auto-maintenance",
             remote,
             f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
             timeout=self.fetch_timeout,
@@ -278,6 +313,11 @@ class Git:
 
     def update_ref(self, ref: str, sha: str) -> None:
         self.run("update-ref", ref, sha)
+
+    def maintain(self) -> None:
+        """git's automatic housekeeping (packs loose objects when there are many), as `git fetch`
+        or `git merge` would have run it."""
+        self.run("maintenance", "run", "--auto", "--quiet")
 
     # -- setting a tree up (syncd install) -----------------------------------------------------
     def clone(self, url: str, dest: Path, *, bare: bool = False, branch: str | None = None) -> None:
