@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from syncd import fsutil, log
@@ -13,19 +14,25 @@ from syncd.render.environment import installed_secret_files, render, secrets_dir
 from syncd.result import Result
 from syncd.state import now_iso
 from syncd.text import short
+from syncd.tools.git import TreeStatus
 
 _LOG = log.get("deploy")
 
 
 def preflight(ctx: Context) -> Next:
-    """The tree must be clean, on the expected branch, with no merge or rebase in progress."""
+    """A git working tree of the expected owner, with no merge or rebase in progress (no git
+    process: the fetch step looks at the branch and uncommitted changes while it fetches)."""
     if not (ctx.cfg.repo.path / ".git").exists():
         raise Blocked(f"{ctx.cfg.repo.path} is not a git working tree")
     _check_tree_owner(ctx)
     busy = ctx.git.operation_in_progress()
     if busy:
         raise Blocked(f"a {busy} is in progress in {ctx.cfg.repo.path}; finish or abort it first")
-    tree = ctx.git.tree_status()
+    return GO
+
+
+def _check_tree(ctx: Context, tree: TreeStatus) -> None:
+    """The tree must be clean and on the expected branch; sets ctx.head."""
     if tree.branch != ctx.branch:
         raise Blocked(
             f"{ctx.cfg.repo.path} has {tree.branch or 'a detached HEAD'} checked out, expected {ctx.branch}"
@@ -34,7 +41,6 @@ def preflight(ctx: Context) -> Next:
         more = f" (+{len(tree.dirty) - 5} more)" if len(tree.dirty) > 5 else ""
         raise Blocked(f"uncommitted changes in {ctx.cfg.repo.path}: {', '.join(tree.dirty[:5])}{more}")
     ctx.head = tree.head
-    return GO
 
 
 def check_unit_loads(ctx: Context) -> None:
@@ -76,16 +82,31 @@ def _check_tree_owner(ctx: Context) -> None:
 
 
 def fetch(ctx: Context) -> Next:
+    """Fetch upstream while `git status` looks at the tree in a thread: both are read-only and
+    independent (a fetch writes objects and refs/remotes only). A tree that is not clean or not on
+    its branch blocks the deploy first, whatever the fetch said."""
     if ctx.rollback_to:
+        _check_tree(ctx, ctx.git.tree_status())
         ctx.upstream = ctx.git.rev(ctx.upstream_ref)
         return GO
+    looked: list[TreeStatus | BaseException] = []
+    looking = threading.Thread(target=_look, args=(ctx, looked), name="git status", daemon=True)
+    looking.start()
+    failed: ToolError | None = None
     try:
         ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
     except ToolError as exc:
+        failed = exc
+    finally:
+        looking.join()
+    if isinstance(looked[0], BaseException):
+        raise looked[0]
+    _check_tree(ctx, looked[0])
+    if failed is not None:
         ctx.fetch_failed = True  # the remote's trouble, not the deploy's: the daemon backs off
         if not ctx.dry_run:
-            ctx.state.update_status(fetch_error=exc.stderr.strip()[-300:] or str(exc))
-        raise
+            ctx.state.update_status(fetch_error=failed.stderr.strip()[-300:] or str(failed))
+        raise failed
     if not ctx.dry_run and ctx.state.status().get("fetch_error"):
         ctx.state.update_status(fetch_error=None)
     ctx.news = ctx.git.news(ctx.upstream_ref, ctx.head) if ctx.head else None
@@ -94,6 +115,13 @@ def fetch(ctx: Context) -> Next:
         raise Blocked(f"remote {ctx.cfg.repo.remote} has no branch {ctx.cfg.repo.branch}")
     ctx.fetched_new = ctx.upstream != ctx.state.last_upstream
     return GO
+
+
+def _look(ctx: Context, into: list[TreeStatus | BaseException]) -> None:
+    try:
+        into.append(ctx.git.tree_status())
+    except BaseException as exc:  # noqa: BLE001 - handed to the step, which raises it
+        into.append(exc)
 
 
 def verify_signatures(ctx: Context) -> Next:
