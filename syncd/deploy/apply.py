@@ -30,7 +30,6 @@ def begin_journal(ctx: Context) -> Next:
         head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
         message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
         ctx.target = ctx.git.commit_tree(ctx.merge_tree, [head, upstream], message)
-        ctx.state.remember_own_merge(ctx.target)  # root-only proof that this unsigned merge is syncd's
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
     entry = Entry(
         previous=known(ctx.head, "HEAD"),
@@ -82,7 +81,6 @@ def write_environment(ctx: Context) -> Next:
         fsutil.ensure_dir(ctx.dropin_path.parent, 0o755)
         fsutil.atomic_write(ctx.dropin_path, rendered.dropin, rendered.dropin_mode)
         reload_units(ctx)
-    ctx.journal.phase(known(ctx.entry, "the journal"), "applied")
     return GO
 
 
@@ -118,6 +116,10 @@ def pre_restart_hooks(ctx: Context) -> Next:
     if not ctx.cfg.hooks.pre_restart:
         return GO
     from syncd.hooks import run_hooks
+
+    # Tree, drop-in and environment are in place; the hooks may take long (a crash now is undone
+    # like any other: the phase only tells an operator reading the journal where it stopped).
+    ctx.journal.phase(known(ctx.entry, "the journal"), "applied")
 
     try:
         run_hooks(

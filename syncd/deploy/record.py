@@ -70,6 +70,10 @@ def record_outcome(ctx: Context, end: Ending, fields: StatusFields) -> None:
 def record(ctx: Context, end: Ending, fields: StatusFields) -> bool:
     """Write status and history; True when this made a history entry (and is worth telling)."""
     previous = ctx.state.status()
+    if end.result is Result.DEPLOYED and ctx.merge_tree and ctx.target:
+        # Root-only proof that this unsigned merge is syncd's (repo.verify trusts it later). Written
+        # once it runs, before status says so: a deploy undone never runs its merge.
+        ctx.state.remember_own_merge(ctx.target)
     ctx.state.update_status(result=end.result, reason=end.reason, last_sync=now_iso(), **fields(previous))
     if ctx.entry is not None:
         ctx.journal.clear()

@@ -272,13 +272,15 @@ class Git:
     # -- actions -----------------------------------------------------------------------------
     def fetch(self, remote: str, branch: str) -> None:
         """Fetch `branch` into refs/remotes/REMOTE/BRANCH. git's own housekeeping (`maintenance
-        --auto`) is left to maintain(), once the new version runs."""
+        --auto`) is left to maintain(), once the new version runs. Submodules are not fetched:
+        the deploy never checks them out."""
         self.run(
             "fetch",
             "--quiet",
             "--no-tags",
             "--prune",
             "--no-auto-maintenance",
+            "--no-recurse-submodules",  # else it reads .git/index, which the owner can make a FIFO
             remote,
             f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}",
             timeout=self.fetch_timeout,
