@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -387,10 +388,19 @@ def push_to_origin(origin: Path, files: dict[str, str], message: str = "change")
     return time.perf_counter()
 
 
-def run_lines(argv, extra_env=None) -> tuple[float, list[tuple[float, str]], int]:
-    """Run argv with stdout+stderr merged and unbuffered; each line with its arrival time (s after start)."""
+def run_lines(argv, extra_env=None, watch=None) -> tuple[float, list[tuple[float, str]], int, float | None]:
+    """Run argv with stdout+stderr merged and unbuffered; each line with its arrival time (s after
+    start). With `watch` (a callable that returns when what it waits for happened), it runs in a
+    thread from the start; its finish time (s after start) is the fourth value."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
+    done: list[float] = []
     t0 = time.perf_counter()
+    watcher = None
+    if watch is not None:
+        watcher = threading.Thread(
+            target=lambda: (watch(), done.append(time.perf_counter() - t0)), daemon=True
+        )
+        watcher.start()
     proc = subprocess.Popen(
         [str(a) for a in argv],
         stdout=subprocess.PIPE,
@@ -402,7 +412,10 @@ def run_lines(argv, extra_env=None) -> tuple[float, list[tuple[float, str]], int
     for raw in proc.stdout:
         lines.append((time.perf_counter() - t0, raw.decode(errors="replace").rstrip("\n")))
     rc = proc.wait()
-    return time.perf_counter() - t0, lines, rc
+    wall = time.perf_counter() - t0
+    if watcher is not None:
+        watcher.join(30)
+    return wall, lines, rc, (done[0] if done else None)
 
 
 def span(lines, start_marker: str, end_marker: str) -> float:

@@ -4,7 +4,8 @@ For each size, one bare origin and two identical server trees (branch `local` wi
 commit, chowned to the service user, each with its own running user unit):
 - the syncd tree is deployed by `python -m syncd sync` (a fresh process, as a timer or a human would
   run it), once with health.settle = 0.2 s and once with settle = 0 so the health wait can be
-  separated out;
+  separated out; timed to its exit, and (settle 0) from its start until the pushed version
+  answers, polled from outside every 5 ms as on the manual side;
 - the manual tree gets the seed's sequence, as root: `git checkout master && git pull && git
   checkout local && git merge master`, `chown -R owner tree`, `systemctl --user restart unit`, then
   a wait until the new version answers on its port (syncd's health.tcp judges the same thing).
@@ -72,10 +73,13 @@ OUTCOMES = (
 )
 
 
-def syncd_deploy(tree: Tree) -> dict:
+def syncd_deploy(tree: Tree, version: str) -> dict:
+    """`syncd sync` as a fresh process; also timed, from outside, until the pushed version answers."""
     argv = [PYTHON, "-m", "syncd", "--config", str(tree.config), "-v", "sync"]
-    wall, lines, rc = run_lines(argv)
-    if rc != 0:
+    wall, lines, rc, answered = run_lines(
+        argv, watch=lambda: wait_until_answering(tree.port, version=version)
+    )
+    if rc != 0 or answered is None:
         raise RuntimeError("syncd sync failed:\n" + "\n".join(line for _, line in lines[-40:]))
     restart_judge = span(lines, "-> restart", "step judge done")
     chown = span(lines, "-> chown changed", "step chown_changed done")
@@ -91,6 +95,7 @@ def syncd_deploy(tree: Tree) -> dict:
     first = next((t for t, line in lines if line.startswith("-> ")), 0.0)
     return {
         "total": wall,
+        "answered": answered,
         "restart_judge": restart_judge,
         "own": wall - restart_judge,
         "chown": chown,
@@ -182,8 +187,9 @@ def bench_size(env: Env, files: int, reps: int) -> dict:
         for r in range(reps):
             for settle, into in (("0.2s", s_settle), ("0", s_zero)):
                 syncd_tree.write_config(settle=settle)
-                commit_to_origin(origin, {"VERSION": f"v{r}-{settle}\n"})
-                into.append(syncd_deploy(syncd_tree))
+                version = f"v{r}-{settle}\n"
+                commit_to_origin(origin, {"VERSION": version})
+                into.append(syncd_deploy(syncd_tree, version))
                 manual.append(manual_deploy(manual_tree, owner, version=f"v{r}-{settle}\n"))
         assert syncd_tree.head() != manual_tree.head() or True  # both are merges of the same upstream
         daemon = daemon_phase(syncd_tree, manual_tree, origin, base, owner, reps)
@@ -213,6 +219,8 @@ def summarise(raw: dict) -> dict:
         "syncd_settle0_s": med(s0, "total"),
         "manual_s": med(man, "total"),
         "ratio_syncd_settle0_over_manual": med(s0, "total") / med(man, "total"),
+        "syncd_settle0_answered_s": med(s0, "answered"),
+        "ratio_syncd_answered_over_manual": med(s0, "answered") / med(man, "total"),
         "ratio_syncd_over_manual": med(s02, "total") / med(man, "total"),
         "syncd_run_s": med(raw["syncd_run"], "total"),
         "ratio_syncd_run_over_manual": med(raw["syncd_run"], "total") / med(man, "total"),
@@ -259,13 +267,14 @@ def main(argv=None) -> dict:
         env.close()
     headers = [
         "files",
-        "syncd s (settle 0.2)",
-        "syncd s (settle 0)",
-        "syncd run s (daemon, settle 0)",
         "manual s (until it answers)",
-        "syncd/manual (settle 0)",
+        "syncd run s (daemon: push -> answers)",
         "daemon/manual",
-        "syncd/manual (settle 0.2)",
+        "syncd sync s (start -> answers)",
+        "sync/manual (answers)",
+        "syncd sync s (to exit, settle 0)",
+        "sync/manual (exit)",
+        "syncd sync s (to exit, settle 0.2)",
         "syncd own s",
         "  of which git",
         "  of which chown",
@@ -279,13 +288,14 @@ def main(argv=None) -> dict:
         [
             [
                 r["files"],
-                r["syncd_s"],
-                r["syncd_settle0_s"],
-                r["syncd_run_s"],
                 r["manual_s"],
-                f"{r['ratio_syncd_settle0_over_manual']:.2f}",
+                r["syncd_run_s"],
                 f"{r['ratio_syncd_run_over_manual']:.2f}",
-                f"{r['ratio_syncd_over_manual']:.2f}",
+                r["syncd_settle0_answered_s"],
+                f"{r['ratio_syncd_answered_over_manual']:.2f}",
+                r["syncd_settle0_s"],
+                f"{r['ratio_syncd_settle0_over_manual']:.2f}",
+                r["syncd_s"],
                 r["syncd_own_s"],
                 r["syncd_git_s"],
                 r["syncd_chown_s"],
