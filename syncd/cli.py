@@ -127,9 +127,9 @@ def run() -> NoReturn:
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         sys.exit(code)  # let Python wait for them, as it always does
-    import logging
-
-    logging.shutdown()
+    logging = sys.modules.get("logging")  # imported only if something was logged (syncd/log.py)
+    if logging is not None:
+        logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

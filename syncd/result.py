@@ -5,9 +5,8 @@ notifications, metrics, hooks' SYNCD_RESULT), so it never changes."""
 from __future__ import annotations
 
 from enum import StrEnum
-from logging import ERROR, INFO, WARNING
-
 from syncd.errors import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK
+from syncd.log import ERROR, INFO, WARNING  # logging's levels
 
 
 class Result(StrEnum):

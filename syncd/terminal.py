@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 
 # C0 controls, DEL, C1 controls, line/paragraph separators and the bidi embedding/override/isolate marks.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_KEEPING_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# All of them are unprintable to str.isprintable() (categories Cc, Zl, Zp, Cf), so text it calls
+# printable is returned as it is, and a sync that prints only such text never compiles these.
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+_UNSAFE_KEEPING_LINES = "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -22,4 +24,7 @@ def _escape(match: re.Match[str]) -> str:
 
 def printable(text: object, *, keep_newlines: bool = False) -> str:
     """`text` with every control character escaped (newlines kept when asked, e.g. for a drop-in)."""
-    return (_UNSAFE_KEEPING_LINES if keep_newlines else _UNSAFE).sub(_escape, str(text))
+    string = str(text)
+    if string.isprintable():
+        return string
+    return re.sub(_UNSAFE_KEEPING_LINES if keep_newlines else _UNSAFE, _escape, string)

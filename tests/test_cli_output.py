@@ -35,9 +35,9 @@ def test_plain_terminal_has_no_prefix_but_says_error(tmp_path):
 def test_levels_map_to_sd_daemon_priorities():
     import logging
 
-    from syncd.log import _Formatter
+    from syncd.log import formatter
 
-    fmt = _Formatter(prefixes=True)
+    fmt = formatter(prefixes=True)
     for level, prefix in (
         (logging.ERROR, "<3>"),
         (logging.WARNING, "<4>"),

@@ -26,6 +26,10 @@ cfg = load_config(sys.argv[1])
 import syncd.deploy.chain
 from syncd import gate
 gate.configured(cfg)
+from syncd import log
+log.setup(verbose=False)
+log.quiet_steps()  # `syncd sync` without -v
+log.get("deploy").info("step %s done", "preflight")  # below the level: dropped
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -51,6 +55,7 @@ NOT_AT_START = {
     "syncd.notify": "a recorded result that notify.on names",
     "syncd.gate.drain": "[drain]",
     "syncd.gate.windows": "schedule.windows",
+    "logging": "a line to log (syncd/log.py imports it for the first one)",
 }
 
 
