@@ -55,7 +55,8 @@ def get(name: str) -> Logger:
 
 
 class Logger:
-    """logging.getLogger(name)'s debug/info/warning/error/log, importing logging for a line only."""
+    """logging.getLogger(name)'s debug/info/warning/error/exception/critical/log, importing logging
+    for a line only."""
 
     __slots__ = ("name",)
 
@@ -81,6 +82,20 @@ class Logger:
 
     def error(self, msg: object, *args: object, **kwargs: Any) -> None:
         self.log(ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        """An error with the exception being handled (its traceback joined into the one line)."""
+        self.log(ERROR, msg, *args, exc_info=exc_info, **kwargs)
+
+    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(CRITICAL, msg, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a logging.Logger has (isEnabledFor, ...): logging's own."""
+        _syncd_logger()
+        import logging
+
+        return getattr(logging.getLogger(self.name), name)
 
 
 def _syncd_logger() -> logging.Logger:

@@ -18,6 +18,10 @@ if sys.argv[2] == "quiet":
 for name in ("debug", "info", "warning", "error"):
     getattr(log.get("deploy"), name)("%s: two\\nlines %s", name, "\\x1b[2J")
 log.get("loop").log(40, "by level")  # logging.ERROR
+try:
+    raise RuntimeError("boom")
+except RuntimeError:
+    log.get("loop").exception("sync raised")
 print("logging imported" if "logging" in sys.modules else "logging not imported")
 """
 
@@ -32,28 +36,50 @@ def stderr_of(*args: str, journal: bool = False) -> tuple[str, str]:
     return proc.stderr, proc.stdout.strip()
 
 
+def stderr_lines(*args: str, journal: bool = False) -> tuple[list[str], str, str]:
+    """The lines before the exception's, the exception's line, and whether logging was imported."""
+    err, imported = stderr_of(*args, journal=journal)
+    *lines, exception = err.splitlines()
+    return lines, exception, imported
+
+
 def test_terminal_lines_name_warnings_and_errors():
-    err, _ = stderr_of("plain", "loud")
-    assert err == (
-        "info: two lines \\x1b[2J\n"
-        "warning: warning: two lines \\x1b[2J\n"
-        "error: error: two lines \\x1b[2J\n"
-        "error: by level\n"
-    )
+    lines, exception, _ = stderr_lines("plain", "loud")
+    assert lines == [
+        "info: two lines \\x1b[2J",
+        "warning: warning: two lines \\x1b[2J",
+        "error: error: two lines \\x1b[2J",
+        "error: by level",
+    ]
+    # exception(): the traceback joined into the one line, as logging formats it
+    assert exception.startswith("error: sync raised Traceback (most recent call last): ")
+    assert exception.endswith("RuntimeError: boom")
 
 
 def test_verbose_adds_debug_and_journal_lines_carry_priorities():
-    err, _ = stderr_of("verbose", "loud", journal=True)
-    assert err == (
-        "<7>debug: two lines \\x1b[2J\n"
-        "<6>info: two lines \\x1b[2J\n"
-        "<4>warning: two lines \\x1b[2J\n"
-        "<3>error: two lines \\x1b[2J\n"
-        "<3>by level\n"
-    )
+    lines, exception, _ = stderr_lines("verbose", "loud", journal=True)
+    assert lines == [
+        "<7>debug: two lines \\x1b[2J",
+        "<6>info: two lines \\x1b[2J",
+        "<4>warning: two lines \\x1b[2J",
+        "<3>error: two lines \\x1b[2J",
+        "<3>by level",
+    ]
+    assert exception.startswith("<3>sync raised Traceback") and exception.endswith("RuntimeError: boom")
 
 
 def test_quiet_steps_keeps_warnings_and_logging_is_imported_for_a_line_only():
-    err, imported = stderr_of("plain", "quiet")
-    assert err == "warning: warning: two lines \\x1b[2J\nerror: error: two lines \\x1b[2J\nerror: by level\n"
+    lines, exception, imported = stderr_lines("plain", "quiet")
+    assert lines == [
+        "warning: warning: two lines \\x1b[2J",
+        "error: error: two lines \\x1b[2J",
+        "error: by level",
+    ]
+    assert exception.startswith("error: sync raised")
     assert imported == "logging imported"
+
+
+def test_what_else_a_logger_has_is_loggings():
+    from syncd import log
+
+    assert log.get("deploy").isEnabledFor(log.CRITICAL)
