@@ -151,3 +151,23 @@ def test_a_bus_without_systemd_on_it_is_unavailable(units, monkeypatch, tmp_path
     finally:
         daemon.kill()
         daemon.wait()
+
+
+def test_a_bus_that_never_answers_is_left_for_systemctl(units, monkeypatch, tmp_path):
+    """A bus socket that accepts and then says nothing (a stalled bus daemon) costs one connect
+    timeout, once: the deploy goes on through systemctl, which reaches systemd its own way."""
+    import socket
+
+    address = tmp_path / "stalled-bus"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(address))
+    listener.listen(8)  # connections queue in the backlog; nobody ever answers them
+    try:
+        monkeypatch.setattr(systemd_dbus, "bus_address", lambda scope: str(address))
+        sc = Systemctl("user")
+        unit = units("ExecStart=/bin/sleep 3600\n")
+        sc.restart(unit)
+        assert sc.dbus_unavailable is not None and "stalled-bus" in sc.dbus_unavailable
+        assert sc.show(unit, "ActiveState") == {"ActiveState": "active"}
+    finally:
+        listener.close()
