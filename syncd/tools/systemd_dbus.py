@@ -24,10 +24,10 @@ from typing import Any
 from jeepney import DBusAddress, HeaderFields, Message, MessageType, Parser, new_method_call
 from jeepney.auth import BEGIN, AuthenticationError, Authenticator
 
-# Connect and authenticate: a local bus answers in milliseconds. One that has not within a second
+# Connect and authenticate: a local bus answers in milliseconds. One that has not within two seconds
 # is stalled (a bench run under load once saw 5 s stalls on the user bus, while systemctl, which
 # reaches systemd its own way, was not slowed): systemctl then does the work.
-CONNECT_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 2.0
 CALL_TIMEOUT = 30.0  # a method call (systemctl's own default is 25 s)
 _MANAGER = DBusAddress(
     "/org/freedesktop/systemd1", "org.freedesktop.systemd1", "org.freedesktop.systemd1.Manager"
