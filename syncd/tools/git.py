@@ -318,8 +318,9 @@ class Git:
 
     def maintain(self) -> None:
         """git's automatic housekeeping (packs loose objects when there are many), as `git fetch`
-        or `git merge` would have run it."""
-        self.run("maintenance", "run", "--auto", "--quiet")
+        or `git merge` would have run it. When it is due, a gc may take a while on a big repository:
+        it gets the fetch's time limit (repo.fetch_timeout), which it used to run under."""
+        self.run("maintenance", "run", "--auto", "--quiet", timeout=self.fetch_timeout)
 
     # -- setting a tree up (syncd install) -----------------------------------------------------
     def clone(self, url: str, dest: Path, *, bare: bool = False, branch: str | None = None) -> None:
