@@ -133,7 +133,9 @@ class Git:
                 umask=umask,
             )
         except runas.TimedOut:
-            setting = "repo.fetch_timeout" if args[:1] == ("fetch",) else "repo.git_timeout"
+            setting = (
+                "repo.fetch_timeout" if args[:1] in (("fetch",), ("maintenance",)) else "repo.git_timeout"
+            )
             raise ToolError(
                 ["git", *args], -9, f"did not finish within {timeout:g}s (killed; {setting} sets this limit)"
             ) from None
