@@ -204,3 +204,24 @@ def test_post_deploy_and_on_failure_hooks_get_the_result_and_their_failure_is_a_
     assert (out_dir / "failure").read_text().split() == ["rolled-back", d.head()]
     assert "rolled-back" not in (out_dir / "post").read_text()
     assert d.head() == good
+
+
+def test_git_maintenance_runs_after_a_deploy_as_the_owner(deployment):
+    """The fetch no longer runs git's automatic maintenance (it would delay the restart); the deploy
+    runs it once the outcome is recorded, as the owner. Made visible with the loose-objects task
+    due at one loose object: it packs them into objects/pack/loose-*.pack."""
+    d = deployment(local_branch="local")
+    d.sync()
+    for key, value in (
+        ("maintenance.loose-objects.enabled", "true"),
+        ("maintenance.loose-objects.auto", "1"),
+        ("maintenance.gc.enabled", "false"),
+    ):
+        git(d.tree, "config", key, value, user=d.user)
+    assert not list((d.tree / ".git" / "objects" / "pack").glob("loose-*.pack"))
+    d.commit({"VERSION": "v2\n"})
+    d.sync()
+    packs = list((d.tree / ".git" / "objects" / "pack").glob("loose-*.pack"))
+    assert packs, "git maintenance did not run after the deploy"
+    assert all(p.stat().st_uid == d.user.pw_uid for p in packs)
+    assert wait_version(d, "v2")
