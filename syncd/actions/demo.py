@@ -76,10 +76,10 @@ def _demo(base: Path, systemctl: Systemctl, unit: str) -> int:
     origin, dev, tree = base / "origin.git", base / "dev", base / "pipeline"
     say(f"a pipeline repo: origin {origin}, a developer clone, the server's tree {tree}")
     # git as whoever runs the demo (the tools' fences: no hooks, no prompts), as a developer "Dev"
-    here = Git(base, None, committer=DEVELOPER)
+    here = Git(base, None, committer=DEVELOPER, no_user_config=True)
     here.init_bare(origin, "master")
     here.clone(str(origin), dev)
-    developer = Git(dev, None, committer=DEVELOPER)
+    developer = Git(dev, None, committer=DEVELOPER, no_user_config=True)
     developer.new_branch("master")
     (dev / "pipeline.py").write_text(APP)
     (dev / "VERSION").write_text("v1\n")
@@ -94,7 +94,7 @@ def _demo(base: Path, systemctl: Systemctl, unit: str) -> int:
 
     push("v1: first version")
     here.clone(str(origin), tree)
-    Git(tree, None, committer=DEVELOPER).new_branch("local")
+    Git(tree, None, committer=DEVELOPER, no_user_config=True).new_branch("local")
     systemctl.unit_dir().mkdir(parents=True, exist_ok=True)
     (systemctl.unit_dir() / unit).write_text(
         f"[Unit]\nDescription=syncd demo pipeline\n\n[Service]\n"

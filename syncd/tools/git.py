@@ -63,10 +63,15 @@ class Git:
         committer: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+        *,
+        no_user_config: bool = False,
     ):
         self.tree, self.who = Path(tree), who
         self.timeout, self.fetch_timeout = timeout, fetch_timeout
         self.committer = parse_committer(committer) if committer else None
+        # The demo's throwaway developer: the ~/.gitconfig and /etc/gitconfig of whoever runs it
+        # (signed commits, templates, a default branch) are not that developer's.
+        self.no_user_config = no_user_config
         self._config_fd: int | None = None
         # What this sync already asked git, so it is not asked twice: diffs between two object ids
         # (which never change), and the tree of each commit made by commit_tree().
@@ -107,6 +112,8 @@ class Git:
             )
         if self._config_fd is not None:
             env["GIT_CONFIG_GLOBAL"] = f"/proc/self/fd/{self._config_fd}"
+        elif self.no_user_config:
+            env.update(GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1")
         return env
 
     def run(
