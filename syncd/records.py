@@ -12,7 +12,8 @@ costs microseconds; `typing.dataclass_transform` has mypy check these classes as
 It does what syncd's classes use: fields from the class's annotations, defaults,
 field(default=..., default_factory=..., repr=False), frozen=True; fields(), asdict() (of plain
 values, lists, tuples, dicts and records) and replace(). No base classes with fields, no
-__post_init__, InitVar, order, slots or keyword-only fields: use the standard module for those.
+__post_init__, InitVar, order, slots or keyword-only fields: use the standard module for those
+(a record class that inherits from another is refused). tests/unit/test_records.py compares both.
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def _plain(value: Any) -> Any:
 
 
 def _build(cls: C, frozen: bool) -> C:
+    if any("__record_fields__" in base.__dict__ for base in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__name__}: a record's fields are not inherited here; use dataclasses")
     own = cls.__dict__
     found: list[Field] = []
     for name, annotation in own.get("__annotations__", {}).items():
