@@ -24,8 +24,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import IO, Any
+
+from syncd.records import dataclass
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_CAP = 64 << 20  # run(): more output than this is a runaway, not an answer

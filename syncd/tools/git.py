@@ -9,17 +9,15 @@ root's GIT_* and SSH_AUTH_SOCK to git; this wrapper builds the environment itsel
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import socket
-from dataclasses import dataclass, field
 from typing import Any
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from syncd import runas
 from syncd.errors import ToolError
+from syncd.records import dataclass, field
 from syncd.runas import Identity, identity_for  # noqa: F401 - re-exported: callers import them from here
 
 DEFAULT_TIMEOUT = 60.0  # a local git command; repo.git_timeout overrides
@@ -414,6 +412,8 @@ class Git:
     def running_here(self) -> list[int]:
         """PIDs of the git processes working in this tree that the owner can see (its own: syncd's
         gits, and the owner's; root's view would be no wider, syncd has no CAP_SYS_PTRACE)."""
+        import glob  # here: only running_here needs it (start-up time)
+
         top = glob.escape(os.path.realpath(self.tree))
         # Others' processes are unreadable to the owner: find says so on stderr and goes on.
         cwd_in_tree = ["(", "-lname", top, "-o", "-lname", f"{top}/*", ")"]
@@ -539,6 +539,8 @@ def _as_syncd(argv: list[str], input: bytes | None = None) -> runas.Completed:
 def _local_hostnames() -> set[str]:
     names = {"localhost", "127.0.0.1", "::1", "[::1]"}
     try:
+        import socket  # here: only a local remote's check needs it (start-up time)
+
         names |= {socket.gethostname(), socket.getfqdn()}
     except OSError:
         pass

@@ -56,6 +56,8 @@ NOT_AT_START = {
     "syncd.gate.drain": "[drain]",
     "syncd.gate.windows": "schedule.windows",
     "logging": "a line to log (syncd/log.py imports it for the first one)",
+    "dataclasses": "nothing: syncd.records makes syncd's classes",
+    "inspect": "nothing (the standard dataclasses imported it)",
 }
 
 
@@ -79,8 +81,8 @@ def test_sync_imports_before_its_first_step_only_what_every_sync_needs(tmp_path)
 
 
 # The standard @dataclass compiles each class's methods at import (~1 ms a class); syncd.records does
-# not. The lead's files below still use it (the deploy path's speed work); they move when it lands.
-STANDARD_DATACLASSES_ALLOWED = {"syncd/runas.py", "syncd/tools/git.py"}
+# not. A module that needs what records lacks (__post_init__, order, slots) would be listed here.
+STANDARD_DATACLASSES_ALLOWED: set[str] = set()
 
 
 def test_syncd_classes_are_made_by_syncd_records():
