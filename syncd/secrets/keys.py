@@ -12,6 +12,8 @@ Only the SYNCD-SECRET-KEY-1 line matters; '#' lines are comments.
 
 from __future__ import annotations
 
+import functools
+
 import base64
 import binascii
 import os
@@ -63,7 +65,7 @@ class PrivateKey:
     path: Path
     raw: bytes  # 32-byte X25519 private key
 
-    @property
+    @functools.cached_property  # asked once per value when a file is decrypted: derive it once
     def recipient(self) -> str:
         from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
