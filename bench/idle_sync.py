@@ -67,7 +67,12 @@ def import_times(tree: Tree, top: int = 12) -> list[dict]:
 
 
 def profile(tree: Tree, out: Path, top: int = 15) -> dict:
-    run([PYTHON, "-m", "cProfile", "-o", out, "-m", "syncd", "--config", tree.config, "sync"])
+    # syncd.cli.main, not `-m syncd`: the entry point ends with os._exit, before cProfile could write.
+    code = (
+        "import cProfile, sys; from syncd.cli import main; "
+        "cProfile.run('rc = main(sys.argv[2:])', sys.argv[1]); sys.exit(rc)"
+    )
+    run([PYTHON, "-c", code, out, "--config", tree.config, "sync"])
     stats = pstats.Stats(str(out))
     entries = []
     for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
