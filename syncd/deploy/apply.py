@@ -22,14 +22,12 @@ _LOG = log.get("deploy")
 
 
 def begin_journal(ctx: Context) -> Next:
-    """Write the journal naming the commit to run (making the merge commit first), then mutate."""
+    """Write the journal naming the commit to run (the merge commit, with a local branch)."""
     from syncd.deploy.prepare import check_unit_loads
 
     check_unit_loads(ctx)  # the last look before anything moves
-    if ctx.merge_tree:  # an object no ref names yet: nothing has moved
-        head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
-        message = f"Merge {ctx.cfg.repo.remote}/{ctx.cfg.repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
-        ctx.target = ctx.git.commit_tree(ctx.merge_tree, [head, upstream], message)
+    if ctx.merge_tree:  # the merge commit decide made: no ref names it yet, nothing has moved
+        ctx.target = known(ctx.merge_commit, "the merge commit")
     had_secrets = bool(ctx.state.status().get("dropin_has_secrets"))
     entry = Entry(
         previous=known(ctx.head, "HEAD"),

@@ -61,6 +61,7 @@ class Context:
     fetched_new: bool = False  # fetch: upstream moved since the last sync (git housekeeping due after)
     target: str | None = None  # decide: commit to run after this reconcile (begin_journal: the merge commit)
     merge_tree: str | None = None  # decide: tree of the merge still to be committed (local_branch)
+    merge_commit: str | None = None  # decide (not in a dry run): the commit of that merge, no ref names it
     reasons: list[str] = field(default_factory=list)  # decide: why this is a deploy
     rendered: Rendered | None = None  # render_plan: drop-in and secret files of the target
     installed_dropin: bytes | None = None  # render_plan: syncd's drop-in as it is now

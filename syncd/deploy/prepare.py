@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from syncd import fsutil, log
 from syncd.config import RepoConfig
@@ -17,6 +19,32 @@ from syncd.text import short
 from syncd.tools.git import TreeStatus
 
 _LOG = log.get("deploy")
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _meanwhile(background: Callable[[], T], foreground: Callable[[], U]) -> tuple[T, U]:
+    """background() in a thread while foreground() runs here (two git commands that neither touch
+    what the other reads): both results. An exception of the foreground wins, then the
+    background's; the thread has always ended when this returns or raises."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            outcome.append((True, background()))
+        except BaseException as exc:  # noqa: BLE001 - raised below, in the step
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=work, name="git beside", daemon=True)
+    thread.start()
+    try:
+        here = foreground()
+    finally:
+        thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value, here
 
 
 def preflight(ctx: Context) -> Next:
@@ -89,19 +117,8 @@ def fetch(ctx: Context) -> Next:
         _check_tree(ctx, ctx.git.tree_status())
         ctx.upstream = ctx.git.rev(ctx.upstream_ref)
         return GO
-    looked: list[TreeStatus | BaseException] = []
-    looking = threading.Thread(target=_look, args=(ctx, looked), name="git status", daemon=True)
-    looking.start()
-    failed: ToolError | None = None
-    try:
-        ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
-    except ToolError as exc:
-        failed = exc
-    finally:
-        looking.join()
-    if isinstance(looked[0], BaseException):
-        raise looked[0]
-    _check_tree(ctx, looked[0])
+    tree, failed = _meanwhile(ctx.git.tree_status, lambda: _fetch_or_why(ctx))
+    _check_tree(ctx, tree)
     if failed is not None:
         ctx.fetch_failed = True  # the remote's trouble, not the deploy's: the daemon backs off
         if not ctx.dry_run:
@@ -117,11 +134,13 @@ def fetch(ctx: Context) -> Next:
     return GO
 
 
-def _look(ctx: Context, into: list[TreeStatus | BaseException]) -> None:
+def _fetch_or_why(ctx: Context) -> ToolError | None:
+    """The fetch; its failure is returned, so that a tree that is not clean is reported first."""
     try:
-        into.append(ctx.git.tree_status())
-    except BaseException as exc:  # noqa: BLE001 - handed to the step, which raises it
-        into.append(exc)
+        ctx.git.fetch(ctx.cfg.repo.remote, ctx.cfg.repo.branch)
+    except ToolError as exc:
+        return exc
+    return None
 
 
 def verify_signatures(ctx: Context) -> Next:
@@ -236,7 +255,12 @@ def decide(ctx: Context) -> Next:
             f"{cfg.repo.branch} in {cfg.repo.path} has commits that are not upstream; "
             "use repo.local_branch for server-only commits"
         )
-    _refuse_to_overwrite_untracked(ctx, ctx.tree_to_run)
+    if ctx.merge_tree and not ctx.dry_run:  # the merge commit is made while the tree is checked
+        ctx.merge_commit, _ = _meanwhile(
+            lambda: _make_merge_commit(ctx), lambda: _refuse_to_overwrite_untracked(ctx, ctx.tree_to_run)
+        )
+    else:
+        _refuse_to_overwrite_untracked(ctx, ctx.tree_to_run)
     if ctx.target and ctx.target != state.deployed:
         ctx.reasons.append(
             f"{short(ctx.target)} not deployed yet"
@@ -244,6 +268,15 @@ def decide(ctx: Context) -> Next:
             else f"first sync: adopt {short(ctx.target)}"
         )
     return GO
+
+
+def _make_merge_commit(ctx: Context) -> str:
+    """The merge of upstream into the local branch, as a commit object no ref names yet (nothing
+    moves: begin_journal makes it the target, move_tree moves the branch to it)."""
+    head, upstream = known(ctx.head, "HEAD"), known(ctx.upstream, "the upstream tip")
+    repo = ctx.cfg.repo
+    message = f"Merge {repo.remote}/{repo.branch} ({short(upstream)}) into {ctx.branch}\n\nMade by syncd."
+    return ctx.git.commit_tree(known(ctx.merge_tree, "the merged tree"), [head, upstream], message)
 
 
 def _refuse_to_overwrite_untracked(ctx: Context, tree_ish: str) -> None:
