@@ -53,9 +53,7 @@ class Context:
     should_stop: Callable[[], bool] | None = None  # polled between steps (SIGTERM)
     started: float = field(default_factory=time.monotonic)
     # learned along the way; each comment names the step that sets the field
-    head: str | None = (
-        None  # fetch (its git status): commit running before this reconcile (recover: the journal's)
-    )
+    head: str | None = None  # fetch (git status): commit running before this sync (recover: journal's)
     upstream: str | None = None  # fetch: upstream tip
     news: News | None = None  # fetch: what upstream brings that HEAD lacks (None: nothing, or a rollback)
     fetched_new: bool = False  # fetch: upstream moved since the last sync (git housekeeping due after)
